@@ -1,0 +1,87 @@
+"""Opening databases: URL parsing, connecting, and keeping passwords out of every message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from .errors import ConnectError
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*):(?P<pw>[^@\s]*)@")
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\S+)", re.I)
+
+
+def mask_secrets(text: str) -> str:
+    """Replace the password of every URL (``user:pw@``) and every ``password=...`` with ``***``."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}:***@", text)
+    return _KV_PASSWORD.sub(lambda m: f"{m['head']}***", text)
+
+
+def describe(url: sa.URL | str) -> str:
+    """The URL as it may be shown to people: password hidden."""
+    if isinstance(url, str):
+        return mask_secrets(url)
+    return url.render_as_string(hide_password=True)
+
+
+def parse_url(url: str) -> sa.URL:
+    """Parse a SQLAlchemy URL, refusing bad ones with a message that names the problem."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise ConnectError(
+            f"cannot parse database URL {mask_secrets(url)!r}: expected something like "
+            "mysql+pymysql://user:password@host:3306/db, postgresql+psycopg://user@host/db "
+            "or sqlite:///path/to/file.sqlite"
+        ) from exc
+    if parsed.get_backend_name() not in ("sqlite", "mysql", "mariadb", "postgresql"):
+        raise ConnectError(
+            f"unsupported database {parsed.get_backend_name()!r} in {describe(parsed)}: "
+            "rowferry supports sqlite, mysql/mariadb and postgresql"
+        )
+    return _with_defaults(parsed)
+
+
+def _with_defaults(url: sa.URL) -> sa.URL:
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend in ("mysql", "mariadb"):
+        if driver in ("mysqldb", "mysqlclient") or url.drivername in ("mysql", "mariadb"):
+            url = url.set(drivername=f"{backend}+pymysql")
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+    if backend == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def create_engine(url: str | sa.URL, *, must_exist: bool = True) -> sa.Engine:
+    """An engine for ``url``; a SQLite file must already exist unless ``must_exist`` is false."""
+    parsed = parse_url(url) if isinstance(url, str) else _with_defaults(url)
+    if parsed.get_backend_name() == "sqlite" and must_exist:
+        _require_sqlite_file(parsed)
+    try:
+        return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise ConnectError(f"cannot use {describe(parsed)}: {mask_secrets(str(exc))}") from exc
+
+
+def _require_sqlite_file(url: sa.URL) -> None:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    if not Path(database).is_file():
+        raise ConnectError(f"SQLite database file {database!r} does not exist ({describe(url)})")
+
+
+def connect(engine: sa.Engine) -> sa.Connection:
+    """Open a connection, turning 'cannot reach' and 'access denied' into one clear ConnectError."""
+    try:
+        return engine.connect()
+    except sa.exc.DBAPIError as exc:
+        reason = mask_secrets(str(exc.orig) if exc.orig is not None else str(exc))
+        raise ConnectError(
+            f"cannot connect to {describe(engine.url)}: {reason.strip()} "
+            "(check host, port, user, password and database name)"
+        ) from exc

@@ -1,0 +1,26 @@
+"""Every default rowferry uses, with the reason for its value."""
+
+from __future__ import annotations
+
+#: Root rows per chunk. 1,000 keeps a chunk's IN lists and memory small (a reference snapshot
+#: is ~2 KB, so ~10 MB of Python objects per chunk) while one chunk costs ~10 statements.
+CHUNK_SIZE = 1000
+
+#: The predicted duration of the next chunk is the slowest of this many recent chunks ...
+TIMER_WINDOW = 5
+#: ... times this factor: a chunk may run 50 % slower than the slowest recent one and still
+#: finish inside the budget.
+CHUNK_SAFETY_FACTOR = 1.5
+
+#: A trip's lease lasts until its deadline plus this grace, so that a run killed at its deadline
+#: (a Lambda timeout) is taken over by the next scheduled run, and a slow commit is not fenced.
+LEASE_GRACE_SECONDS = 10.0
+#: Without a time budget the lease is renewed at every checkpoint for this long.
+LEASE_TTL_SECONDS = 120.0
+
+#: Exit statuses of ``rowferry run`` (documented in the README).
+EXIT_DONE = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_STOPPED = 3
+EXIT_ALREADY_RUNNING = 4

@@ -1,0 +1,1 @@
+"""The reference workload of SCENARIO.md and the order-history demo."""

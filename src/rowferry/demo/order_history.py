@@ -1,0 +1,36 @@
+"""The founding migration of SCENARIO.md: freeze every finished order into a JSON snapshot.
+
+This file is also the example of a migration file: ``rowferry run`` loads files like it.
+"""
+
+from __future__ import annotations
+
+from rowferry import BelongsTo, HasMany, Migration, Target
+
+FINAL_STATUSES = ["uncollected", "cancelled", "dispensed"]
+
+
+def snapshot(order: dict, related: dict) -> dict:  # type: ignore[type-arg]
+    """One order and its related rows -> one row of order_snapshots."""
+    return {
+        "order_id": order["id"],
+        "status": order["status"],
+        "snapshot": {**order, **related},
+    }
+
+
+migration = Migration(
+    name="order-history",
+    source="orders",
+    where="status IN :statuses",
+    params={"statuses": FINAL_STATUSES},
+    relations={
+        "patient": BelongsTo("patients", foreign_key="patient_id"),
+        "items": HasMany("order_items", foreign_key="order_id", order_by="id"),
+        "prescriptions": HasMany("prescriptions", foreign_key="order_id", order_by="id"),
+        "payments": HasMany("payments", foreign_key="order_id", order_by="id"),
+        "events": HasMany("order_status_events", foreign_key="order_id", order_by="id"),
+    },
+    transform=snapshot,
+    target=Target("order_snapshots", unique_key=["order_id"]),
+)

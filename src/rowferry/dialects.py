@@ -1,0 +1,218 @@
+"""Everything that differs between SQLite, MySQL/MariaDB and PostgreSQL, in one small class each.
+
+The engine never asks which database it talks to; it asks the dialect object to quote a name,
+write a batch of rows under a conflict policy, or explain a query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from .spec import OnConflict
+
+
+class Dialect:
+    """Base class: the SQL-standard behaviour, overridden where a database differs."""
+
+    name: ClassVar[str] = "sql"
+    #: most parameters one statement may carry (keys in one ``IN`` list are split below this)
+    max_params: ClassVar[int] = 30_000
+    explain_prefix: ClassVar[str] = "EXPLAIN "
+
+    def __init__(self, sa_dialect: sa.Dialect) -> None:
+        self.sa_dialect = sa_dialect
+        self._preparer = sa_dialect.identifier_preparer
+
+    def quote(self, name: str) -> str:
+        return str(self._preparer.quote(name))
+
+    def table_name(self, table: sa.Table) -> str:
+        return str(self._preparer.format_table(table))
+
+    def placeholder(self) -> str:
+        return "%s"
+
+    def insert_sql(
+        self, table: sa.Table, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
+    ) -> str:
+        """``INSERT INTO t (cols) VALUES (...)`` with the conflict clause of ``on``."""
+        cols = ", ".join(self.quote(c) for c in columns)
+        marks = ", ".join(self.placeholder() for _ in columns)
+        head = f"INSERT INTO {self.table_name(table)} ({cols}) VALUES ({marks})"
+        return head + self.conflict_clause(columns, unique_key, on)
+
+    def conflict_clause(
+        self, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
+    ) -> str:
+        if on == "error":
+            return ""
+        target = ", ".join(self.quote(c) for c in unique_key)
+        updates = [c for c in columns if c not in unique_key]
+        if on == "skip" or not updates:
+            return f" ON CONFLICT ({target}) DO NOTHING"
+        sets = ", ".join(f"{self.quote(c)} = excluded.{self.quote(c)}" for c in updates)
+        return f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+
+    def write_rows(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        unique_key: Sequence[str],
+        on: OnConflict,
+    ) -> int:
+        """Write ``rows`` in bulk inside the caller's transaction; return the rows inserted."""
+        result = conn.exec_driver_sql(self.insert_sql(table, columns, unique_key, on), rows)
+        return max(result.rowcount, 0)
+
+    def explain(self, conn: sa.Connection, sql: str) -> list[str]:
+        result = conn.exec_driver_sql(self.explain_prefix + sql)
+        return [" | ".join(str(v) for v in row) for row in result]
+
+    def full_scans(self, plan: Sequence[str]) -> list[str]:
+        """Names of the tables a plan reads from end to end."""
+        return []
+
+    def is_transient(self, exc: sa.exc.DBAPIError) -> bool:
+        """Whether retrying the failed transaction may succeed (deadlock, lost connection ...)."""
+        return bool(exc.connection_invalidated)
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    max_params = 30_000
+    explain_prefix = "EXPLAIN QUERY PLAN "
+    _scan = re.compile(r"\bSCAN (?:TABLE )?(\"[^\"]+\"|\S+)(?! USING (?:COVERING )?INDEX)")
+
+    def placeholder(self) -> str:
+        return "?"
+
+    def is_transient(self, exc: sa.exc.DBAPIError) -> bool:
+        return super().is_transient(exc) or "database is locked" in str(exc.orig)
+
+    def full_scans(self, plan: Sequence[str]) -> list[str]:
+        found = []
+        for line in plan:
+            match = self._scan.search(line)
+            if match and "USING" not in line[match.end() :]:
+                found.append(match.group(1).strip('"'))
+        return found
+
+
+class MySQLDialect(Dialect):
+    """MySQL and MariaDB: PyMySQL's ``executemany`` turns the INSERT into multi-row INSERTs."""
+
+    name = "mysql"
+    max_params = 60_000
+
+    def conflict_clause(
+        self, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
+    ) -> str:
+        if on == "error":
+            return ""
+        updates = [c for c in columns if c not in unique_key]
+        if on == "skip" or not updates:
+            first = self.quote(unique_key[0])
+            return f" ON DUPLICATE KEY UPDATE {first} = {first}"
+        sets = ", ".join(f"{self.quote(c)} = VALUES({self.quote(c)})" for c in updates)
+        return f" ON DUPLICATE KEY UPDATE {sets}"
+
+    #: lock wait timeout, deadlock, server gone away, lost connection, can't connect,
+    #: connection killed (MariaDB), server shutdown in progress
+    transient_codes: ClassVar[frozenset[int]] = frozenset(
+        {1205, 1213, 2006, 2013, 2003, 1927, 1053}
+    )
+
+    def is_transient(self, exc: sa.exc.DBAPIError) -> bool:
+        code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+        return super().is_transient(exc) or code in self.transient_codes
+
+    def explain(self, conn: sa.Connection, sql: str) -> list[str]:
+        result = conn.exec_driver_sql("EXPLAIN " + sql)
+        keys = list(result.keys())
+        return [" | ".join(f"{k}={v}" for k, v in zip(keys, row, strict=True)) for row in result]
+
+    def full_scans(self, plan: Sequence[str]) -> list[str]:
+        found = []
+        for line in plan:
+            fields = dict(part.split("=", 1) for part in line.split(" | ") if "=" in part)
+            if fields.get("type") == "ALL":
+                found.append(fields.get("table", "?"))
+        return found
+
+
+class PostgreSQLDialect(Dialect):
+    """PostgreSQL: rows go in with COPY (straight in, or through a staging table for upserts)."""
+
+    name = "postgresql"
+    max_params = 30_000
+    _scan = re.compile(r"Seq Scan on (\"[^\"]+\"|\S+)")
+    #: serialization failure, deadlock, admin/crash shutdown, connection exceptions
+    transient_states: ClassVar[tuple[str, ...]] = (
+        "40001",
+        "40P01",
+        "57P01",
+        "57P02",
+        "57P03",
+        "08",
+    )
+
+    def is_transient(self, exc: sa.exc.DBAPIError) -> bool:
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        lost = state == "" and isinstance(exc, sa.exc.OperationalError)
+        return super().is_transient(exc) or lost or state.startswith(self.transient_states)
+
+    def write_rows(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        unique_key: Sequence[str],
+        on: OnConflict,
+    ) -> int:
+        cols = ", ".join(self.quote(c) for c in columns)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        if on == "error":
+            self._copy(cursor, self.table_name(table), cols, rows)
+            return len(rows)
+        digest = hashlib.sha1(f"{self.table_name(table)}({cols})".encode()).hexdigest()[:16]
+        stage = f"rowferry_stage_{digest}"
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+            f"SELECT {cols} FROM {self.table_name(table)} WITH NO DATA"
+        )
+        self._copy(cursor, stage, cols, rows)
+        clause = self.conflict_clause(columns, unique_key, on)
+        cursor.execute(
+            f"INSERT INTO {self.table_name(table)} ({cols}) SELECT {cols} FROM {stage}{clause}"
+        )
+        return int(max(cursor.rowcount, 0))
+
+    @staticmethod
+    def _copy(cursor: Any, table: str, cols: str, rows: list[tuple[Any, ...]]) -> None:
+        with cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def full_scans(self, plan: Sequence[str]) -> list[str]:
+        return [m.group(1).strip('"') for line in plan for m in [self._scan.search(line)] if m]
+
+
+_DIALECTS: dict[str, type[Dialect]] = {
+    "sqlite": SQLiteDialect,
+    "mysql": MySQLDialect,
+    "mariadb": MySQLDialect,
+    "postgresql": PostgreSQLDialect,
+}
+
+
+def dialect_for(bind: sa.Connection | sa.Engine) -> Dialect:
+    """The dialect object for a connection or engine."""
+    return _DIALECTS[bind.dialect.name](bind.dialect)

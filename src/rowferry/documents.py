@@ -1,0 +1,65 @@
+"""rowferry's one JSON rendering of database values, used for every JSON document it writes.
+
+The rendering is part of the contract (the pushdown path produces the same documents in SQL):
+
+- ``Decimal``: a JSON number with exactly the digits the database returned (``12.50`` stays
+  ``12.50``; never a float, never exponent notation);
+- ``datetime``: a string ``YYYY-MM-DDTHH:MM:SS.ffffff``, always six fractional digits, followed by
+  the UTC offset (``+00:00``) only when the value carries a time zone;
+- ``date``: ``YYYY-MM-DD``; ``time``: ``HH:MM:SS.ffffff``;
+- ``UUID``: its canonical string; ``bytes``: base64; ``NULL``: ``null``;
+- text is written as UTF-8, not escaped (``"王小明"``, not ``"\\u738b..."``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import secrets
+import uuid
+from decimal import Decimal
+from typing import Any
+
+_TOKEN = secrets.token_hex(6)
+_NUMBER = re.compile('"\\\\u0000' + _TOKEN + '([-0-9.]+)\\\\u0000"')
+
+
+def render_datetime(value: dt.datetime) -> str:
+    text = value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    offset = value.utcoffset()
+    if offset is None:
+        return text
+    return text + value.strftime("%z")[:3] + ":" + value.strftime("%z")[3:]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot render {value} as a JSON number")
+        return "\x00" + _TOKEN + format(value, "f") + "\x00"
+    if isinstance(value, dt.datetime):
+        return render_datetime(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S.%f")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    raise TypeError(f"cannot render a value of type {type(value).__name__} as JSON")
+
+
+def dumps(document: Any) -> str:
+    """Render a document (dicts, lists and database values) as JSON text."""
+    text = json.dumps(document, default=_default, ensure_ascii=False, separators=(",", ":"))
+    if _TOKEN in text:
+        text = _NUMBER.sub(r"\1", text)
+    return text
+
+
+def loads(text: str) -> Any:
+    """Parse a document, keeping decimals exact (``parse_float=Decimal``)."""
+    return json.loads(text, parse_float=Decimal)

@@ -1,0 +1,69 @@
+"""rowferry's exceptions: one tree, every message says what, where, and what to do.
+
+    RowferryError
+    ├── ConfigError            bad configuration, refused before the first write
+    │   ├── MigrationFileError the migration file cannot be loaded or holds no valid migration
+    │   └── SchemaError        a table, column, key or unique constraint is missing or unfit
+    ├── ConnectError           a URL that cannot be parsed, a server that cannot be reached or
+    │                          refuses the credentials
+    ├── CursorError            a cursor that cannot round-trip through JSON or did not advance
+    ├── StateError             the state row is not what this run expected
+    │   ├── CheckpointConflict the compare-and-set on the state row touched 0 rows
+    │   └── AlreadyRunning     another run holds a live lease on the migration
+    └── MigrationFailed        a statement failed while moving rows (wraps the driver error)
+        └── TransientError     the same, but retrying may succeed (deadlock, lost connection ...)
+
+Driver exceptions are mapped at the boundary (``raise ... from exc``) and their text is passed
+through :func:`rowferry.urls.mask_secrets` so that a password never reaches a message.
+"""
+
+from __future__ import annotations
+
+
+class RowferryError(Exception):
+    """Base of every error rowferry raises on purpose."""
+
+
+class ConfigError(RowferryError):
+    """The configuration or the migration definition is invalid; nothing was written."""
+
+
+class MigrationFileError(ConfigError):
+    """The migration file could not be loaded, or holds no usable migration."""
+
+
+class SchemaError(ConfigError):
+    """A table, column, key or unique constraint the migration needs is missing or unfit."""
+
+
+class ConnectError(RowferryError):
+    """A database URL is invalid, or the server cannot be reached or refuses the login."""
+
+
+class CursorError(RowferryError):
+    """A keyset cursor cannot be stored losslessly, or failed to advance."""
+
+
+class StateError(RowferryError):
+    """The migration's state row is not in the state this run expected."""
+
+
+class CheckpointConflict(StateError):
+    """The checkpoint's compare-and-set matched no row: another run took over, or a reset."""
+
+
+class AlreadyRunning(StateError):
+    """Another run holds a live lease on this migration."""
+
+    def __init__(self, message: str, owner: str, until: str) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.until = until
+
+
+class MigrationFailed(RowferryError):
+    """A statement failed while the migration was moving rows."""
+
+
+class TransientError(MigrationFailed):
+    """A failure that may succeed on retry: deadlock, lock wait timeout, lost connection."""

@@ -1,0 +1,108 @@
+"""Reading one chunk: a keyset slice of the root table, then one query per relation.
+
+Root rows: ``SELECT cols FROM root WHERE <filter> AND key > :cursor ORDER BY key LIMIT :n``.
+Related rows: ``SELECT cols FROM child WHERE fk IN (:keys of this chunk) ORDER BY ...``, once
+per relation per chunk whatever the number of rows (split only past the dialect's parameter cap).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import cursor
+from .dialects import Dialect
+from .schema import RelationPlan, SourcePlan
+from .spec import Related, Row
+
+
+@dataclass
+class Chunk:
+    """Root rows of one chunk with their related rows, and the key of the last root row."""
+
+    rows: list[Row]
+    related: list[Related]
+    last_key: cursor.Key | None
+    statements: int
+
+
+def chunk_select(plan: SourcePlan, after: cursor.Key | None, limit: int) -> sa.Select[Any]:
+    """The root query of a chunk that starts after ``after``."""
+    stmt = sa.select(*plan.table.c)
+    if plan.where is not None:
+        stmt = stmt.where(plan.where)
+    if after is not None:
+        stmt = stmt.where(cursor.after(plan.key, after))
+    return stmt.order_by(*plan.key).limit(limit)
+
+
+def relation_select(rel: RelationPlan, keys: Sequence[tuple[Any, ...]]) -> sa.Select[Any]:
+    """The query that loads ``rel`` for the parents whose lookup keys are ``keys``."""
+    stmt = sa.select(*rel.table.c)
+    cols = [rel.table.c[c] for c in rel.child_columns]
+    if len(cols) == 1:
+        stmt = stmt.where(cols[0].in_([k[0] for k in keys]))
+    else:
+        stmt = stmt.where(sa.tuple_(*cols).in_(list(keys)))
+    return stmt.order_by(*rel.order_by) if rel.order_by else stmt
+
+
+def _as_dicts(result: sa.CursorResult[Any]) -> list[Row]:
+    names = list(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result]
+
+
+class ChunkReader:
+    """Reads chunks of a source plan from one connection."""
+
+    def __init__(self, plan: SourcePlan, dialect: Dialect) -> None:
+        self.plan = plan
+        self.dialect = dialect
+        self.key_names = tuple(c.name for c in plan.key)
+
+    def read(self, conn: sa.Connection, after: cursor.Key | None, limit: int) -> Chunk:
+        rows = _as_dicts(conn.execute(chunk_select(self.plan, after, limit)))
+        if not rows:
+            return Chunk([], [], None, 1)
+        loader = _RelationLoader(conn, self.dialect)
+        related = loader.load(self.plan.relations, rows)
+        last = tuple(rows[-1][k] for k in self.key_names)
+        return Chunk(rows, related, last, 1 + loader.statements)
+
+
+class _RelationLoader:
+    def __init__(self, conn: sa.Connection, dialect: Dialect) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.statements = 0
+
+    def load(self, relations: Sequence[RelationPlan], parents: list[Row]) -> list[Related]:
+        """For each parent, a dict ``{relation name: row, None or list of rows}``."""
+        related: list[Related] = [{} for _ in parents]
+        for rel in relations:
+            groups = self._fetch(rel, parents)
+            for slot, parent in zip(related, parents, strict=True):
+                found = groups.get(tuple(parent[c] for c in rel.parent_columns), [])
+                slot[rel.name] = found if rel.many else (found[0] if found else None)
+        return related
+
+    def _fetch(self, rel: RelationPlan, parents: list[Row]) -> dict[tuple[Any, ...], list[Row]]:
+        keys = list(dict.fromkeys(tuple(p[c] for c in rel.parent_columns) for p in parents))
+        keys = [k for k in keys if None not in k]
+        step = max(1, self.dialect.max_params // len(rel.child_columns))
+        rows: list[Row] = []
+        for start in range(0, len(keys), step):
+            result = self.conn.execute(relation_select(rel, keys[start : start + step]))
+            rows.extend(_as_dicts(result))
+            self.statements += 1
+        if rel.children:
+            for row, nested in zip(rows, self.load(rel.children, rows), strict=True):
+                row.update(nested)
+        groups: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
+        for row in rows:
+            groups[tuple(row[c] for c in rel.child_columns)].append(row)
+        return groups

@@ -1,0 +1,283 @@
+"""Checking a migration against the real tables, before anything is written.
+
+:func:`resolve_source` and :func:`resolve_target` reflect the tables a migration names and return
+plans holding SQLAlchemy ``Table`` objects. Every problem becomes a :class:`SchemaError` or
+:class:`ConfigError` that names the table, column or filter and says what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from .connections import describe, mask_secrets
+from .errors import ConfigError, SchemaError
+from .spec import BelongsTo, HasMany, Migration, OnConflict, Relation, _columns
+
+
+@dataclass(frozen=True)
+class RelationPlan:
+    """A relation bound to its table: ``table.child_columns`` match ``parent.parent_columns``."""
+
+    name: str
+    many: bool
+    table: sa.Table
+    parent_columns: tuple[str, ...]
+    child_columns: tuple[str, ...]
+    order_by: tuple[sa.ColumnElement[Any], ...]
+    children: tuple[RelationPlan, ...]
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """The root table, its chunk key, the bound filter, and the relation tree."""
+
+    table: sa.Table
+    key: tuple[sa.Column[Any], ...]
+    where: sa.ColumnElement[bool] | None
+    relations: tuple[RelationPlan, ...]
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    table: sa.Table
+    unique_key: tuple[str, ...]
+    on_conflict: OnConflict
+
+
+class _Reflector:
+    """Reflects tables once each, naming the database in its errors."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.metadata = sa.MetaData()
+        self.inspector = sa.inspect(conn)
+        self.where = describe(conn.engine.url)
+
+    def table(self, name: str) -> sa.Table:
+        schema, _, bare = name.rpartition(".")
+        key = name if schema else bare
+        if key in self.metadata.tables:
+            return self.metadata.tables[key]
+        try:
+            return sa.Table(bare, self.metadata, schema=schema or None, autoload_with=self.conn)
+        except sa.exc.NoSuchTableError:
+            raise SchemaError(f"table {name!r} does not exist in {self.where}") from None
+
+    def column(self, table: sa.Table, name: str, role: str) -> sa.Column[Any]:
+        if name not in table.c:
+            known = ", ".join(table.c.keys())
+            raise SchemaError(
+                f"{role}: column {name!r} does not exist in table {table.name!r} "
+                f"(its columns: {known})"
+            )
+        return table.c[name]
+
+    def unique_sets(self, table: sa.Table) -> list[set[str]]:
+        """Column sets that a primary key, unique constraint or unique index makes unique."""
+        schema = table.schema
+        sets = [set(self.inspector.get_pk_constraint(table.name, schema)["constrained_columns"])]
+        for uc in self.inspector.get_unique_constraints(table.name, schema):
+            sets.append(set(uc["column_names"]))
+        for ix in self.inspector.get_indexes(table.name, schema):
+            if ix.get("unique"):
+                sets.append({c for c in ix["column_names"] if c is not None})
+        return [s for s in sets if s]
+
+    def indexed_prefixes(self, table: sa.Table) -> list[tuple[str, ...]]:
+        """Column lists of every index and of the primary key, in index order."""
+        schema = table.schema
+        found = [tuple(self.inspector.get_pk_constraint(table.name, schema)["constrained_columns"])]
+        for ix in self.inspector.get_indexes(table.name, schema):
+            found.append(tuple(c for c in ix["column_names"] if c is not None))
+        for uc in self.inspector.get_unique_constraints(table.name, schema):
+            found.append(tuple(uc["column_names"]))
+        return [f for f in found if f]
+
+
+def _primary_key(table: sa.Table, role: str) -> tuple[str, ...]:
+    names = tuple(c.name for c in table.primary_key.columns)
+    if not names:
+        raise SchemaError(
+            f"{role}: table {table.name!r} has no primary key; name its unique columns explicitly"
+        )
+    return names
+
+
+def resolve_source(conn: sa.Connection, migration: Migration) -> SourcePlan:
+    """Reflect and check the root table, its key, its filter and every relation."""
+    reflect = _Reflector(conn)
+    table = reflect.table(migration.source)
+    role = f"migration {migration.name!r}, source {migration.source!r}"
+    key_names = migration.key_columns or _primary_key(table, role)
+    key = tuple(reflect.column(table, name, f"{role} key") for name in key_names)
+    _check_key(reflect, table, key, role)
+    where = _bind_where(migration)
+    relations = _resolve_relations(reflect, table, key_names, migration.relations, role)
+    plan = SourcePlan(table=table, key=key, where=where, relations=relations)
+    _check_where(conn, plan, migration)
+    return plan
+
+
+def _check_key(
+    reflect: _Reflector, table: sa.Table, key: Sequence[sa.Column[Any]], role: str
+) -> None:
+    names = {c.name for c in key}
+    nullable = [c.name for c in key if c.nullable]
+    if nullable:
+        raise SchemaError(f"{role}: key column(s) {nullable} may be NULL; a key must be NOT NULL")
+    if not any(unique <= names for unique in reflect.unique_sets(table)):
+        raise SchemaError(
+            f"{role}: key ({', '.join(c.name for c in key)}) is not unique in {table.name!r}: "
+            "no primary key, unique constraint or unique index covers it; "
+            "add one, or choose unique key columns with key=[...]"
+        )
+
+
+def _bind_where(migration: Migration) -> sa.ColumnElement[bool] | None:
+    if not migration.where:
+        return None
+    clause = sa.text(migration.where)
+    binds: list[sa.BindParameter[Any]] = []
+    for name in clause._bindparams:
+        value = migration.params[name]
+        expanding = isinstance(value, list | tuple | set | frozenset)
+        binds.append(sa.bindparam(name, list(value) if expanding else value, expanding=expanding))
+    return sa.and_(clause.bindparams(*binds).self_group())
+
+
+def _check_where(conn: sa.Connection, plan: SourcePlan, migration: Migration) -> None:
+    """Run the filter once with ``LIMIT 0``: a bad column or a syntax error shows up here."""
+    if plan.where is None:
+        return
+    probe = sa.select(*plan.key).where(plan.where).limit(0)
+    try:
+        conn.execute(probe).fetchall()
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        reason = mask_secrets(str(exc.orig)).strip()
+        raise ConfigError(
+            f"migration {migration.name!r}: the filter {migration.where!r} does not work on "
+            f"{plan.table.name!r}: {reason}"
+        ) from exc
+    conn.rollback()
+
+
+def _resolve_relations(
+    reflect: _Reflector,
+    parent: sa.Table,
+    parent_key: tuple[str, ...],
+    relations: Mapping[str, Relation],
+    role: str,
+) -> tuple[RelationPlan, ...]:
+    return tuple(
+        _resolve_relation(reflect, parent, parent_key, name, rel, role)
+        for name, rel in relations.items()
+    )
+
+
+def _resolve_relation(
+    reflect: _Reflector,
+    parent: sa.Table,
+    parent_key: tuple[str, ...],
+    name: str,
+    rel: Relation,
+    role: str,
+) -> RelationPlan:
+    where = f"{role}, relation {name!r}"
+    table = reflect.table(rel.table)
+    fk, refs = _columns(rel.foreign_key), _columns(rel.references)
+    if isinstance(rel, BelongsTo):
+        parent_cols, child_cols = fk, refs or _primary_key(table, where)
+    else:
+        parent_cols, child_cols = refs or parent_key, fk
+    if len(parent_cols) != len(child_cols):
+        raise ConfigError(f"{where}: {parent_cols} and {child_cols} have different lengths")
+    for col in parent_cols:
+        reflect.column(parent, col, where)
+    for col in child_cols:
+        reflect.column(table, col, where)
+    order_by: tuple[sa.ColumnElement[Any], ...] = ()
+    if isinstance(rel, HasMany):
+        names = _columns(rel.order_by) or tuple(c.name for c in table.primary_key.columns)
+        order_by = tuple(reflect.column(table, c, f"{where} order_by") for c in names)
+    key = tuple(c.name for c in table.primary_key.columns)
+    children = _resolve_relations(reflect, table, key, rel.relations, where)
+    _check_no_shadowing(table, children, where)
+    return RelationPlan(
+        name, isinstance(rel, HasMany), table, parent_cols, child_cols, order_by, children
+    )
+
+
+def _check_no_shadowing(table: sa.Table, children: Sequence[RelationPlan], where: str) -> None:
+    for child in children:
+        if child.name in table.c:
+            raise ConfigError(
+                f"{where}: nested relation {child.name!r} has the name of a column of "
+                f"{table.name!r}; rename the relation"
+            )
+
+
+def missing_indexes(conn: sa.Connection, plan: SourcePlan) -> list[str]:
+    """Relations whose lookup columns lead no index: each chunk would scan their whole table."""
+    reflect = _Reflector(conn)
+    warnings: list[str] = []
+
+    def walk(relations: Sequence[RelationPlan]) -> None:
+        for rel in relations:
+            prefixes = reflect.indexed_prefixes(rel.table)
+            n = len(rel.child_columns)
+            if not any(set(p[:n]) == set(rel.child_columns) for p in prefixes if len(p) >= n):
+                cols = ", ".join(rel.child_columns)
+                warnings.append(
+                    f"relation {rel.name!r}: no index on {rel.table.name}({cols}); every chunk "
+                    f"will scan all of {rel.table.name!r}. Add: CREATE INDEX ON "
+                    f"{rel.table.name} ({cols})"
+                )
+            walk(rel.children)
+
+    walk(plan.relations)
+    return warnings
+
+
+def resolve_target(conn: sa.Connection, migration: Migration) -> TargetPlan:
+    """Reflect and check the target table and its unique key."""
+    reflect = _Reflector(conn)
+    spec = migration.target_spec
+    role = f"migration {migration.name!r}, target {spec.table!r}"
+    table = reflect.table(spec.table)
+    unique_key = _columns(spec.unique_key)
+    for name in unique_key:
+        reflect.column(table, name, f"{role} unique_key")
+    if unique_key and set(unique_key) not in reflect.unique_sets(table):
+        raise SchemaError(
+            f"{role}: no primary key or unique index on exactly ({', '.join(unique_key)}); "
+            f"create one, e.g. CREATE UNIQUE INDEX ON {spec.table} ({', '.join(unique_key)})"
+        )
+    return TargetPlan(table=table, unique_key=unique_key, on_conflict=spec.on_conflict)
+
+
+def check_copy_columns(source: SourcePlan, target: TargetPlan, migration: Migration) -> None:
+    """Without a transform every source column is copied: the target must have them all."""
+    if migration.transform is not None:
+        return
+    missing = [c for c in source.table.c.keys() if c not in target.table.c]  # noqa: SIM118
+    if missing:
+        raise SchemaError(
+            f"migration {migration.name!r}: target {target.table.name!r} lacks source column(s) "
+            f"{missing}; add them, or give a transform that maps the columns"
+        )
+
+
+def check_output_columns(target: TargetPlan, columns: Sequence[str], migration: Migration) -> None:
+    """The transform's output columns must all exist in the target table."""
+    unknown = [c for c in columns if c not in target.table.c]
+    if unknown:
+        raise SchemaError(
+            f"migration {migration.name!r}: the transform produced column(s) {unknown} that "
+            f"target {target.table.name!r} does not have (its columns: "
+            f"{', '.join(target.table.c.keys())})"
+        )

@@ -1,0 +1,308 @@
+"""Progress in the target database: one row per migration in ``rowferry_state``.
+
+A trip begins by taking the row's lease: ``token`` goes up by one (the fencing token) and
+``owner``/``lease_until`` are set. Each chunk's checkpoint is an UPDATE guarded by
+``name``, ``token`` and the chunk count it expects (compare-and-set), executed in the same
+transaction as the chunk's writes: either both commit or neither does. An UPDATE that matches
+no row raises :class:`CheckpointConflict`; it never passes silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import socket
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from .errors import AlreadyRunning, CheckpointConflict, StateError
+
+STATE_TABLE = "rowferry_state"
+Status = Literal["new", "running", "stopped", "done", "failed"]
+
+metadata = sa.MetaData()
+state_table = sa.Table(
+    STATE_TABLE,
+    metadata,
+    sa.Column("name", sa.String(190), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("cursor_json", sa.Text, nullable=True),
+    sa.Column("key_columns", sa.String(500), nullable=False),
+    sa.Column("rows_read", sa.BigInteger, nullable=False),
+    sa.Column("rows_written", sa.BigInteger, nullable=False),
+    sa.Column("chunks", sa.BigInteger, nullable=False),
+    sa.Column("trips", sa.BigInteger, nullable=False),
+    sa.Column("rows_total", sa.BigInteger, nullable=True),
+    sa.Column("seconds_per_row", sa.Float, nullable=True),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("owner", sa.String(200), nullable=True),
+    sa.Column("lease_until", sa.DateTime, nullable=True),
+    sa.Column("source", sa.String(500), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("last_trip_at", sa.DateTime, nullable=True),
+    sa.Column("finished_at", sa.DateTime, nullable=True),
+)
+_t = state_table
+
+
+def make_owner() -> str:
+    """``host:pid:random``: names this run in the lease and lets a dead owner be recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """False only when the owner is a process of this host that no longer exists."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """One migration's row of ``rowferry_state`` as read."""
+
+    name: str
+    status: str
+    cursor_json: str | None
+    key_columns: str
+    rows_read: int
+    rows_written: int
+    chunks: int
+    trips: int
+    rows_total: int | None
+    seconds_per_row: float | None
+    token: int
+    owner: str | None
+    lease_until: dt.datetime | None
+    source: str | None
+    error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    last_trip_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    @property
+    def rows_left(self) -> int | None:
+        if self.status == "done":
+            return 0
+        return None if self.rows_total is None else max(self.rows_total - self.rows_read, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rows_left"] = self.rows_left
+        return data
+
+
+def ensure_table(conn: sa.Connection) -> None:
+    """Create ``rowferry_state`` if it does not exist (its own transaction)."""
+    metadata.create_all(conn, checkfirst=True)
+    conn.commit()
+
+
+def table_exists(conn: sa.Connection) -> bool:
+    exists = sa.inspect(conn).has_table(STATE_TABLE)
+    conn.rollback()
+    return exists
+
+
+def read(conn: sa.Connection, name: str, *, lock: bool = False) -> MigrationState | None:
+    stmt = sa.select(_t).where(_t.c.name == name)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    return None if row is None else MigrationState(**row)
+
+
+def read_all(conn: sa.Connection) -> list[MigrationState]:
+    rows = conn.execute(sa.select(_t).order_by(_t.c.name)).mappings().all()
+    conn.rollback()
+    return [MigrationState(**row) for row in rows]
+
+
+def begin_trip(
+    conn: sa.Connection,
+    name: str,
+    key_columns: str,
+    owner: str,
+    lease_until: dt.datetime,
+    source: str,
+) -> MigrationState:
+    """Take the lease for a new trip and return the state it starts from (commits).
+
+    A migration that is done is returned as it is, without a lease.
+    """
+    try:
+        current = read(conn, name, lock=True) or _insert(conn, name, key_columns, source)
+        _check_startable(current, key_columns, owner)
+        if current.status == "done":
+            conn.rollback()
+            return current
+        now = utcnow()
+        _cas(
+            conn,
+            current,
+            dict(
+                token=current.token + 1,
+                status="running",
+                owner=owner,
+                lease_until=lease_until,
+                trips=current.trips + 1,
+                last_trip_at=now,
+                updated_at=now,
+                error=None,
+                source=source,
+                finished_at=None,
+            ),
+        )
+        started = read(conn, name)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    assert started is not None
+    return started
+
+
+def _insert(conn: sa.Connection, name: str, key_columns: str, source: str) -> MigrationState:
+    now = utcnow()
+    values = dict(
+        name=name,
+        status="new",
+        cursor_json=None,
+        key_columns=key_columns,
+        rows_read=0,
+        rows_written=0,
+        chunks=0,
+        trips=0,
+        rows_total=None,
+        seconds_per_row=None,
+        token=0,
+        owner=None,
+        lease_until=None,
+        source=source,
+        error=None,
+        created_at=now,
+        updated_at=now,
+        last_trip_at=None,
+        finished_at=None,
+    )
+    try:
+        conn.execute(_t.insert().values(**values))
+    except sa.exc.IntegrityError:
+        conn.rollback()
+        raise AlreadyRunning(
+            f"migration {name!r} is being started by another run at this moment", "?", "?"
+        ) from None
+    return MigrationState(**values)  # type: ignore[arg-type]
+
+
+def _check_startable(current: MigrationState, key_columns: str, owner: str) -> None:
+    if current.key_columns != key_columns:
+        raise StateError(
+            f"migration {current.name!r} was started with key ({current.key_columns}) but now "
+            f"uses ({key_columns}); its cursor does not fit. Run 'rowferry reset {current.name}' "
+            "to start over"
+        )
+    live = current.lease_until is not None and current.lease_until > utcnow()
+    if (
+        current.status == "running"
+        and live
+        and current.owner != owner
+        and owner_alive(current.owner)
+    ):
+        until = current.lease_until.isoformat() if current.lease_until else "?"
+        raise AlreadyRunning(
+            f"migration {current.name!r} is already running (owner {current.owner}, lease "
+            f"until {until} UTC); try again later",
+            owner=current.owner or "?",
+            until=until,
+        )
+
+
+def _cas(conn: sa.Connection, expected: MigrationState, values: dict[str, Any]) -> None:
+    """UPDATE the row only if it still has the token and chunk count we read; else fail."""
+    result = conn.execute(
+        _t.update()
+        .where(_t.c.name == expected.name)
+        .where(_t.c.token == expected.token)
+        .where(_t.c.chunks == expected.chunks)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise CheckpointConflict(
+            f"migration {expected.name!r}: its state row changed under this run (token "
+            f"{expected.token}, {expected.chunks} chunks expected): another run took over or "
+            "the migration was reset; nothing from this chunk was committed"
+        )
+
+
+def checkpoint(
+    conn: sa.Connection,
+    current: MigrationState,
+    cursor_json: str,
+    rows_read: int,
+    rows_written: int,
+    seconds_per_row: float | None,
+    lease_until: dt.datetime,
+) -> MigrationState:
+    """Record a chunk in the caller's open transaction; the caller commits it with the writes."""
+    now = utcnow()
+    values = dict(
+        cursor_json=cursor_json,
+        rows_read=current.rows_read + rows_read,
+        rows_written=current.rows_written + rows_written,
+        chunks=current.chunks + 1,
+        seconds_per_row=seconds_per_row,
+        updated_at=now,
+        lease_until=lease_until,
+    )
+    _cas(conn, current, values)
+    return MigrationState(**{**asdict(current), **values})
+
+
+def set_total(conn: sa.Connection, current: MigrationState, rows_total: int) -> MigrationState:
+    _cas(conn, current, {"rows_total": rows_total})
+    conn.commit()
+    return MigrationState(**{**asdict(current), "rows_total": rows_total})
+
+
+def end_trip(
+    conn: sa.Connection, current: MigrationState, status: Status, error: str | None = None
+) -> None:
+    """Release the lease and record how the trip ended (its own transaction)."""
+    now = utcnow()
+    values: dict[str, Any] = dict(
+        status=status, owner=None, lease_until=None, updated_at=now, error=error
+    )
+    if status == "done":
+        values["finished_at"] = now
+    try:
+        _cas(conn, current, values)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def reset(conn: sa.Connection, name: str) -> bool:
+    """Forget a migration's progress; return whether there was any."""
+    deleted = conn.execute(_t.delete().where(_t.c.name == name)).rowcount
+    conn.commit()
+    return bool(deleted)

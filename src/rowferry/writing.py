@@ -1,0 +1,81 @@
+"""Writing one chunk's output rows to the target table in bulk, under its conflict policy.
+
+Values are prepared once per column: dicts and lists become JSON documents (see
+:mod:`rowferry.documents`), other values go through the column type's own bind processing
+(needed by SQLite for decimals and datetimes). The dialect then writes all rows in one bulk
+operation: executemany on SQLite, multi-row INSERT on MySQL/MariaDB, COPY on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import documents
+from .dialects import Dialect
+from .schema import TargetPlan
+from .spec import Row
+
+Prepare = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class Writer:
+    """Writes rows to one target table through one dialect."""
+
+    def __init__(self, plan: TargetPlan, dialect: Dialect) -> None:
+        self.plan = plan
+        self.dialect = dialect
+        self._prepare: dict[str, Prepare] = {}
+
+    def write(self, conn: sa.Connection, rows: Sequence[Row]) -> int:
+        """Write ``rows`` inside the caller's transaction; return how many were inserted."""
+        written = 0
+        for columns, group in _by_columns(rows).items():
+            prepare = [self._preparer(c) for c in columns]
+            values = [
+                tuple(p(row[c]) for p, c in zip(prepare, columns, strict=True)) for row in group
+            ]
+            written += self.dialect.write_rows(
+                conn, self.plan.table, columns, values, self.plan.unique_key, self.plan.on_conflict
+            )
+        return written
+
+    def _preparer(self, column: str) -> Prepare:
+        if column not in self._prepare:
+            self._prepare[column] = self._make_preparer(self.plan.table.c[column])
+        return self._prepare[column]
+
+    def _make_preparer(self, column: sa.Column[Any]) -> Prepare:
+        is_json = isinstance(column.type, sa.JSON)
+        process = None if is_json else column.type.bind_processor(self.dialect.sa_dialect)
+        needs_str_decimal = self.dialect.name == "sqlite"
+
+        def prepare(value: Any) -> Any:
+            if isinstance(value, dict | list):
+                return documents.dumps(value)
+            if process is not None and value is not None:
+                value = process(value)
+            if needs_str_decimal and isinstance(value, Decimal):
+                return str(value)
+            return value
+
+        return prepare if (process or is_json or needs_str_decimal) else _json_or_value
+
+
+def _json_or_value(value: Any) -> Any:
+    return documents.dumps(value) if isinstance(value, dict | list) else value
+
+
+def _by_columns(rows: Sequence[Row]) -> dict[tuple[str, ...], list[Row]]:
+    """Rows grouped by their set of columns (nearly always a single group)."""
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    return groups
