@@ -71,6 +71,13 @@ class Dialect:
         result = conn.exec_driver_sql(self.insert_sql(table, columns, unique_key, on), rows)
         return max(result.rowcount, 0)
 
+    def describe_write(
+        self, table: sa.Table, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
+    ) -> str:
+        """The write statement(s) one chunk sends, for people to read."""
+        sql = self.insert_sql(table, columns, unique_key, on)
+        return f"{sql}\n-- one executemany with every row of the chunk"
+
     def explain(self, conn: sa.Connection, sql: str) -> list[str]:
         result = conn.exec_driver_sql(self.explain_prefix + sql)
         return [" | ".join(str(v) for v in row) for row in result]
@@ -179,7 +186,7 @@ class PostgreSQLDialect(Dialect):
     ) -> int:
         cols = ", ".join(self.quote(c) for c in columns)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        if on == "error":
+        if on == "error":  # straight in: a duplicate key fails the whole COPY, as it should
             self._copy(cursor, self.table_name(table), cols, rows)
             return len(rows)
         digest = hashlib.sha1(f"{self.table_name(table)}({cols})".encode()).hexdigest()[:16]
@@ -194,6 +201,19 @@ class PostgreSQLDialect(Dialect):
             f"INSERT INTO {self.table_name(table)} ({cols}) SELECT {cols} FROM {stage}{clause}"
         )
         return int(max(cursor.rowcount, 0))
+
+    def describe_write(
+        self, table: sa.Table, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
+    ) -> str:
+        cols = ", ".join(self.quote(c) for c in columns)
+        if on == "error":
+            return f"COPY {self.table_name(table)} ({cols}) FROM STDIN  -- every row of the chunk"
+        clause = self.conflict_clause(columns, unique_key, on)
+        return (
+            f"COPY rowferry_stage_<hash> ({cols}) FROM STDIN  -- every row of the chunk\n"
+            f"INSERT INTO {self.table_name(table)} ({cols}) "
+            f"SELECT {cols} FROM rowferry_stage_<hash>{clause}"
+        )
 
     @staticmethod
     def _copy(cursor: Any, table: str, cols: str, rows: list[tuple[Any, ...]]) -> None:

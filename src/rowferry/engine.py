@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from . import cursor, defaults, failpoints, schema, state
+from . import cursor, defaults, failpoints, schema, state, transforming
 from .connections import connect, create_engine, describe, mask_secrets
 from .dialects import Dialect, dialect_for
 from .errors import MigrationFailed, RowferryError, TransientError
@@ -239,38 +239,13 @@ class _Trip:
         return len(chunk.rows), written, chunk.last_key
 
     def _transform(self, rows: list[Row], related: list[Related]) -> list[Row]:
-        transform = self.migration.transform
-        if transform is None:
-            outputs = rows
-        else:
-            outputs = []
-            for row, rel in zip(rows, related, strict=True):
-                outputs.extend(self._apply(transform, row, rel))
-        if outputs and not self._columns_checked:
-            columns = sorted({c for out in outputs for c in out})
+        keys = [c.name for c in self.source.key]
+        found = transforming.outputs(self.migration, keys, rows, related)
+        if found and not self._columns_checked:
+            columns = transforming.output_columns(found)
             schema.check_output_columns(self.target, columns, self.migration)
             self._columns_checked = True
-        return outputs
-
-    def _apply(self, transform: Callable[[Row, Related], Any], row: Row, rel: Related) -> list[Row]:
-        try:
-            out = transform(row, rel)
-        except Exception as exc:
-            key = [row[c.name] for c in self.source.key]
-            raise MigrationFailed(
-                f"migration {self.migration.name!r}: the transform failed on "
-                f"{self.source.table.name} key {key!r}: {type(exc).__name__}: {exc}"
-            ) from exc
-        if out is None:
-            return []
-        if isinstance(out, dict):
-            return [out]
-        if isinstance(out, list | tuple) and all(isinstance(o, dict) for o in out):
-            return list(out)
-        raise MigrationFailed(
-            f"migration {self.migration.name!r}: the transform must return a dict, a list of "
-            f"dicts or None, not {type(out).__name__}"
-        )
+        return found
 
     def _count(self) -> int:
         stmt = sa.select(sa.func.count()).select_from(self.source.table)

@@ -104,6 +104,15 @@ class MigrationState:
             return 0
         return None if self.rows_total is None else max(self.rows_total - self.rows_read, 0)
 
+    @property
+    def display_status(self) -> str:
+        """``running``, ``interrupted`` (lease expired or owner gone), ``stopped-by-budget``,
+        ``done``, ``failed`` or ``new``."""
+        if self.status == "running":
+            live = self.lease_until is not None and self.lease_until > utcnow()
+            return "running" if live and owner_alive(self.owner) else "interrupted"
+        return "stopped-by-budget" if self.status == "stopped" else self.status
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["rows_left"] = self.rows_left

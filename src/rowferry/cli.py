@@ -1,0 +1,338 @@
+"""The ``rowferry`` command: each subcommand opens the library, calls one function, and turns
+library errors into a message and a documented exit status.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, TypeVar
+
+import click
+
+from . import __version__, defaults, state
+from .connections import connect, create_engine
+from .engine import Budget, ChunkDone, RunResult, run
+from .errors import AlreadyRunning, ConfigError, ConnectError, RowferryError
+from .loader import load
+from .stops import SignalStop
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_STATUSES = f"""\b
+Exit statuses:
+  {defaults.EXIT_DONE}  done: every qualifying row is migrated
+  {defaults.EXIT_FAILED}  failed: a statement or the transform failed (see the message and
+     'rowferry status'); fix the cause and run again, it resumes
+  {defaults.EXIT_CONFIG}  refused: bad arguments, migration file, URL or schema; nothing was written
+  {defaults.EXIT_STOPPED}  stopped by the time budget, a chunk limit or a signal: run again
+  {defaults.EXIT_ALREADY_RUNNING}  another run holds the migration's lease: try again later
+"""
+
+
+class Failure(click.ClickException):
+    """A library error shown as ``Error: message`` with the exit status of its kind."""
+
+    def __init__(self, error: RowferryError) -> None:
+        super().__init__(str(error))
+        if isinstance(error, ConfigError | ConnectError):
+            self.exit_code = defaults.EXIT_CONFIG
+        elif isinstance(error, AlreadyRunning):
+            self.exit_code = defaults.EXIT_ALREADY_RUNNING
+        else:
+            self.exit_code = defaults.EXIT_FAILED
+
+
+def library_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RowferryError as exc:
+            raise Failure(exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """``25s``, ``500ms``, ``2m``, ``1h`` or a plain number of seconds."""
+
+    name = "duration"
+    _units: ClassVar[dict[str, float]] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|)\s*", str(value))
+        if not match or float(match[1]) <= 0:
+            self.fail(f"{value!r} is not a duration like 25s, 500ms or 2m", param, ctx)
+        return float(match[1]) * self._units[match[2]]
+
+
+SOURCE = click.option(
+    "--source",
+    envvar="ROWFERRY_SOURCE",
+    required=True,
+    metavar="URL",
+    help="Source database URL (env ROWFERRY_SOURCE), e.g. mysql+pymysql://user:pw@host/db.",
+)
+TARGET = click.option(
+    "--target",
+    envvar="ROWFERRY_TARGET",
+    metavar="URL",
+    help="Target database URL (env ROWFERRY_TARGET); default: the source.",
+)
+TARGET_REQUIRED = click.option(
+    "--target",
+    envvar="ROWFERRY_TARGET",
+    required=True,
+    metavar="URL",
+    help="Database holding the rowferry_state table (env ROWFERRY_TARGET).",
+)
+CHUNK_SIZE = click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=defaults.CHUNK_SIZE,
+    show_default=True,
+    help="Root rows per chunk.",
+)
+NAME = click.option("--name", help="Which migration of the file, if it defines several.")
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.group(epilog=EXIT_STATUSES)
+@click.version_option(__version__, prog_name="rowferry")
+def main() -> None:
+    """Move rows, with their related rows, between SQL databases in bounded, resumable trips.
+
+    Every chunk's writes commit together with its checkpoint: a run can be killed at any
+    instant and the next one resumes exactly where the last commit left off.
+    """
+
+
+@main.command("run", epilog=EXIT_STATUSES)
+@click.argument("migration_file")
+@SOURCE
+@TARGET
+@click.option("--time-budget", type=Duration(), help="Stop before a chunk that would overrun it.")
+@CHUNK_SIZE
+@click.option("--max-chunks", type=click.IntRange(min=1), help="Stop after this many chunks.")
+@NAME
+@AS_JSON
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@library_errors
+def run_command(
+    migration_file: str,
+    source: str,
+    target: str | None,
+    time_budget: float | None,
+    chunk_size: int,
+    max_chunks: int | None,
+    name: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Run one trip of the migration in MIGRATION_FILE (a Python file defining a Migration).
+
+    The trip runs chunks until the migration is done or the budget would be overrun, then
+    says which. Run it again (by hand, cron, a scheduler) until it exits with 0.
+    """
+    migration = load(migration_file, name)
+    budget = Budget(seconds=time_budget, max_chunks=max_chunks)
+    signals = SignalStop()
+    with signals.installed(), _progress(quiet or as_json) as on_chunk:
+        result = run(
+            migration,
+            source,
+            target,
+            budget=budget,
+            chunk_size=chunk_size,
+            stop_when=[signals],
+            on_chunk=on_chunk,
+        )
+    _print_result(result, as_json)
+    sys.exit(defaults.EXIT_DONE if result.done else defaults.EXIT_STOPPED)
+
+
+def _print_result(result: RunResult, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.__dict__ | {"done": result.done}, default=str))
+        return
+    total = "?" if result.rows_total is None else f"{result.rows_total:,}"
+    verdict = "done" if result.done else "stopped, run again to continue"
+    click.echo(
+        f"{result.migration}: {verdict} ({result.reason}). This trip: {result.chunks} chunks, "
+        f"{result.rows_read:,} rows read, {result.rows_written:,} written in "
+        f"{result.seconds:.2f} s. In all: {result.rows_done:,} of {total} rows."
+    )
+
+
+@contextmanager
+def _progress(hidden: bool) -> Iterator[Callable[[ChunkDone], None] | None]:
+    """A rich progress bar with ETA on a terminal; nothing otherwise."""
+    if hidden or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("migrating", total=None)
+
+        def on_chunk(event: ChunkDone) -> None:
+            bar.update(
+                task, description=event.migration, total=event.rows_total, completed=event.rows_done
+            )
+
+        yield on_chunk
+
+
+@main.command(epilog=EXIT_STATUSES)
+@TARGET_REQUIRED
+@AS_JSON
+@library_errors
+def status(target: str, as_json: bool) -> None:
+    """Show every migration recorded in the target database and where it stands."""
+    engine = create_engine(target)
+    with connect(engine) as conn:
+        migrations = state.read_all(conn) if state.table_exists(conn) else []
+    if as_json:
+        click.echo(
+            json.dumps(
+                [m.as_dict() | {"state": m.display_status} for m in migrations],
+                default=str,
+                indent=2,
+            )
+        )
+        return
+    if not migrations:
+        click.echo("no migrations recorded in this database yet")
+        return
+    _print_status(migrations)
+
+
+def _print_status(migrations: list[state.MigrationState]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "migration", "state", "rows done", "rows left", "chunks", "trips", "last trip (UTC)"
+    )
+    for m in migrations:
+        left = "?" if m.rows_left is None else f"{m.rows_left:,}"
+        last = m.last_trip_at.isoformat(sep=" ") if m.last_trip_at else "-"
+        table.add_row(
+            m.name, m.display_status, f"{m.rows_read:,}", left, f"{m.chunks:,}", str(m.trips), last
+        )
+    console = Console(width=max(Console().width, 100))
+    console.print(table)
+    for m in migrations:
+        if m.error:
+            console.print(f"[bold]{m.name}[/] error: {m.error}", markup=True, highlight=False)
+
+
+@main.command(epilog=EXIT_STATUSES)
+@click.argument("migration_file")
+@SOURCE
+@TARGET
+@CHUNK_SIZE
+@NAME
+@AS_JSON
+@library_errors
+def plan(
+    migration_file: str,
+    source: str,
+    target: str | None,
+    chunk_size: int,
+    name: str | None,
+    as_json: bool,
+) -> None:
+    """Dry run: count the rows, show the SQL one chunk sends and the database's EXPLAIN of it.
+
+    Writes nothing. Warns when a chunk query would scan a whole table.
+    """
+    from .plan import plan as make_plan
+
+    report = make_plan(load(migration_file, name), source, target, chunk_size=chunk_size)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), default=str, indent=2))
+        return
+    from .report import print_plan
+
+    print_plan(report)
+
+
+@main.command(epilog=EXIT_STATUSES)
+@click.argument("name")
+@TARGET_REQUIRED
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@library_errors
+def reset(name: str, target: str, yes: bool) -> None:
+    """Forget the progress of migration NAME, so that its next run starts from the beginning.
+
+    Rows already written to the target stay; delete them yourself if you want them written again
+    (or declare on_conflict='skip' or 'update' on the target).
+    """
+    if not yes:
+        click.confirm(f"Forget all progress of migration {name!r}?", abort=True)
+    engine = create_engine(target)
+    with connect(engine) as conn:
+        found = state.table_exists(conn) and state.reset(conn, name)
+    click.echo(f"{name}: progress forgotten" if found else f"{name}: no progress recorded")
+
+
+@main.command(epilog=EXIT_STATUSES)
+@click.option(
+    "--orders",
+    type=click.IntRange(min=1),
+    default=2700,
+    show_default=True,
+    help="How many orders to generate.",
+)
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Database to build it in (default: a local SQLite file, "
+    "rowferry-demo.sqlite). Its reference tables are dropped and created anew.",
+)
+@click.option(
+    "--trip-budget",
+    type=Duration(),
+    default="0.25s",
+    show_default=True,
+    help="Time budget of each trip.",
+)
+@click.option("--chunk-size", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@library_errors
+def demo(orders: int, url: str | None, trip_budget: float, chunk_size: int, seed: int) -> None:
+    """Build the pharmacy workload, freeze finished orders into snapshots in time-boxed trips,
+    check the result."""
+    from .demo.runner import DEFAULT_URL, run_demo
+    from .report import demo_printer
+
+    printer = demo_printer()
+    report = run_demo(
+        url or DEFAULT_URL,
+        orders,
+        seed=seed,
+        trip_seconds=trip_budget,
+        chunk_size=chunk_size,
+        on_built=printer.built,
+        on_trip=printer.trip,
+        on_chunk=printer.chunk,
+    )
+    printer.finish(report)
+    if not report.ok:
+        sys.exit(defaults.EXIT_FAILED)

@@ -1,0 +1,182 @@
+"""The dry run: what a migration would do, computed with read-only queries.
+
+:func:`plan` counts the qualifying root rows, derives the number of chunks, renders the SQL one
+chunk sends (root query, one query per relation, the write) and asks the database to EXPLAIN the
+read queries, warning when one would scan a whole table. It never writes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import cursor, defaults, schema, state, transforming
+from .connections import describe
+from .dialects import Dialect, dialect_for
+from .engine import Bind, _connections
+from .reading import ChunkReader, chunk_select, relation_select
+from .schema import RelationPlan
+from .spec import Migration
+
+_SHOWN_KEYS = 3
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """One statement of a chunk: its SQL as sent, and the database's EXPLAIN of it."""
+
+    title: str
+    sql: str
+    explain: list[str]
+    full_scans: list[str]
+
+
+@dataclass
+class PlanReport:
+    migration: str
+    source: str
+    source_table: str
+    key: list[str]
+    target_table: str
+    qualifying_rows: int
+    rows_done: int
+    rows_left: int
+    chunk_size: int
+    chunks_left: int
+    queries: list[QueryPlan] = field(default_factory=list)
+    write_sql: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def plan(
+    migration: Migration,
+    source: Bind,
+    target: Bind | None = None,
+    *,
+    chunk_size: int = defaults.CHUNK_SIZE,
+) -> PlanReport:
+    """Describe what :func:`rowferry.run` would do for ``migration``, writing nothing."""
+    with _connections(source, target) as (src, dst):
+        source_plan = schema.resolve_source(src, migration)
+        target_plan = schema.resolve_target(dst, migration)
+        after = _committed_cursor(dst, migration.name)
+        qualifying = _count(src, source_plan, None)
+        left = _count(src, source_plan, after) if after is not None else qualifying
+        report = PlanReport(
+            migration=migration.name,
+            source=describe(src.engine.url),
+            source_table=source_plan.table.name,
+            key=[c.name for c in source_plan.key],
+            target_table=target_plan.table.name,
+            qualifying_rows=qualifying,
+            rows_done=qualifying - left,
+            rows_left=left,
+            chunk_size=chunk_size,
+            chunks_left=math.ceil(left / chunk_size),
+        )
+        _explain_chunk(src, source_plan, after, chunk_size, report)
+        report.write_sql = _write_sql(src, dst, source_plan, target_plan, migration)
+        report.warnings[:0] = schema.missing_indexes(src, source_plan)
+        src.rollback()
+        return report
+
+
+def _committed_cursor(dst: sa.Connection, name: str) -> cursor.Key | None:
+    if not state.table_exists(dst):
+        return None
+    found = state.read(dst, name)
+    dst.rollback()
+    return None if found is None else cursor.decode(found.cursor_json)
+
+
+def _count(conn: sa.Connection, plan: schema.SourcePlan, after: cursor.Key | None) -> int:
+    stmt = sa.select(sa.func.count()).select_from(plan.table)
+    if plan.where is not None:
+        stmt = stmt.where(plan.where)
+    if after is not None:
+        stmt = stmt.where(cursor.after(plan.key, after))
+    return int(conn.execute(stmt).scalar_one())
+
+
+def _explain_chunk(
+    conn: sa.Connection,
+    plan: schema.SourcePlan,
+    after: cursor.Key | None,
+    chunk_size: int,
+    report: PlanReport,
+) -> None:
+    """EXPLAIN a steady-state chunk: the root query after a cursor, and each relation query."""
+    dialect = dialect_for(conn)
+    first = conn.execute(chunk_select(plan, after, 1)).first()
+    first = first or conn.execute(chunk_select(plan, None, 1)).first()
+    sample_after = tuple(first._mapping[c.name] for c in plan.key) if first is not None else after
+    root = chunk_select(plan, sample_after, chunk_size)
+    report.queries.append(_query(conn, dialect, "root rows of one chunk", root, root))
+    parents = [dict(r._mapping) for r in conn.execute(root)]
+    _explain_relations(conn, dialect, plan.relations, parents, report)
+    for query in report.queries:
+        for table in query.full_scans:
+            report.warnings.append(
+                f"EXPLAIN of {query.title}: the database plans a full scan of {table!r}. On a "
+                "large table every chunk would read all of it; on a small one the optimizer "
+                "may simply prefer a scan (check again on production-sized data)"
+            )
+
+
+def _explain_relations(
+    conn: sa.Connection,
+    dialect: Dialect,
+    relations: tuple[RelationPlan, ...],
+    parents: list[dict[str, Any]],
+    report: PlanReport,
+) -> None:
+    for rel in relations:
+        keys = list(dict.fromkeys(tuple(p[c] for c in rel.parent_columns) for p in parents))
+        keys = [k for k in keys if None not in k] or [tuple(None for _ in rel.parent_columns)]
+        shown = relation_select(rel, keys[:_SHOWN_KEYS])
+        title = f"relation {rel.name!r} ({len(keys)} keys in this chunk, {_SHOWN_KEYS} shown)"
+        report.queries.append(_query(conn, dialect, title, shown, relation_select(rel, keys)))
+        children = [dict(r._mapping) for r in conn.execute(relation_select(rel, keys))]
+        _explain_relations(conn, dialect, rel.children, children, report)
+
+
+def _query(
+    conn: sa.Connection, dialect: Dialect, title: str, shown: sa.Select[Any], real: sa.Select[Any]
+) -> QueryPlan:
+    explain = dialect.explain(conn, _literal_sql(conn, real))
+    scans = dialect.full_scans(explain)
+    return QueryPlan(title, _literal_sql(conn, shown), explain, scans)
+
+
+def _literal_sql(conn: sa.Connection, stmt: sa.Select[Any]) -> str:
+    try:
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    except (sa.exc.CompileError, NotImplementedError):
+        compiled = stmt.compile(dialect=conn.dialect)
+    return str(compiled)
+
+
+def _write_sql(
+    src: sa.Connection,
+    dst: sa.Connection,
+    source: schema.SourcePlan,
+    target: schema.TargetPlan,
+    migration: Migration,
+) -> str:
+    """The write statement, with the columns the transform gives on a sample of real rows."""
+    sample = ChunkReader(source, dialect_for(src)).read(src, None, _SHOWN_KEYS)
+    keys = [c.name for c in source.key]
+    rows = transforming.outputs(migration, keys, sample.rows, sample.related)
+    columns = transforming.output_columns(rows) or list(target.table.c.keys())
+    schema.check_output_columns(target, columns, migration)
+    return dialect_for(dst).describe_write(
+        target.table, columns, target.unique_key, target.on_conflict
+    )

@@ -1,0 +1,112 @@
+"""Rendering for people: the plan and the demo's trips (rich, imported on the CLI path only)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from .engine import ChunkDone, RunResult
+
+if TYPE_CHECKING:
+    from .demo.runner import DemoReport
+    from .plan import PlanReport
+
+
+def print_plan(report: PlanReport) -> None:
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(
+        f"[bold]{report.migration}[/]: {report.source_table} -> {report.target_table}, "
+        f"key ({', '.join(report.key)}), source {report.source}"
+    )
+    out.print(
+        f"qualifying rows: {report.qualifying_rows:,}; done: {report.rows_done:,}; "
+        f"left: {report.rows_left:,} = {report.chunks_left:,} chunks of {report.chunk_size:,}"
+    )
+    out.print("\n[bold]One chunk sends:[/]")
+    for number, query in enumerate(report.queries, 1):
+        out.print(f"\n{number}. {query.title}", style="bold")
+        out.print(query.sql, markup=False)
+        out.print("EXPLAIN:", style="dim")
+        for line in query.explain:
+            out.print("  " + line, markup=False, style="dim")
+    out.print(
+        f"\n{len(report.queries) + 1}. write, in the same transaction as the checkpoint",
+        style="bold",
+    )
+    out.print(report.write_sql or "-", markup=False)
+    out.print(
+        f"{len(report.queries) + 2}. UPDATE rowferry_state SET cursor_json = ..., chunks = "
+        "chunks + 1 ... WHERE name = ... AND token = ... AND chunks = ...; COMMIT",
+        markup=False,
+    )
+    for warning in report.warnings:
+        out.print(f"\n[bold yellow]warning:[/] {warning}")
+
+
+class DemoPrinter:
+    """Prints one line per trip above a progress bar over the whole demo."""
+
+    def __init__(self) -> None:
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+        if sys.stderr.isatty():
+            self.progress = Progress(
+                TextColumn("snapshots"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+        self.trips = 0
+
+    def chunk(self, event: ChunkDone) -> None:
+        if self.progress is None:
+            return
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("demo", total=event.rows_total)
+        self.progress.update(self.task, completed=event.rows_done, total=event.rows_total)
+
+    def trip(self, result: RunResult) -> None:
+        self.trips += 1
+        ending = "done" if result.done else f"stopped: {result.reason}"
+        line = (
+            f"trip {self.trips}: {result.chunks} chunks, {result.rows_written:,} snapshots "
+            f"in {result.seconds:.2f} s ({ending})"
+        )
+        self._console().print(line)
+
+    def _console(self) -> Console:
+        if self.progress is not None and self.task is not None:
+            return self.progress.console
+        return self.console
+
+    def built(self, report: DemoReport) -> None:
+        self.console.print(
+            f"built {report.orders:,} orders ({report.qualifying:,} finished) in "
+            f"{report.url} in {report.build_seconds:.2f} s"
+        )
+
+    def finish(self, report: DemoReport) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        for problem in report.problems:
+            self.console.print(f"[bold red]check failed:[/] {problem}")
+        if report.ok:
+            self.console.print(
+                "check: every finished order has exactly one snapshot, "
+                "equal to what the transform gives"
+            )
+        self.console.print(
+            f"[bold]wrote {report.snapshots:,} snapshots in "
+            f"{report.migrate_seconds:.2f} s[/] ({len(report.trips)} trips)"
+        )
+
+
+def demo_printer() -> DemoPrinter:
+    return DemoPrinter()
