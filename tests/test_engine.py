@@ -1,0 +1,94 @@
+"""The engine on the reference workload, on SQLite, MariaDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+import rowferry
+from rowferry import Budget, state
+from rowferry.demo.order_history import migration
+from tests import reference
+
+
+def _state(url: str) -> state.MigrationState:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = state.read(conn, migration.name)
+    engine.dispose()
+    assert found is not None
+    return found
+
+
+def test_reference_migration_writes_one_exact_snapshot_per_finished_order(db_url: str) -> None:
+    stats = reference.build(db_url, orders=400)
+    result = rowferry.run(migration, db_url, chunk_size=64)
+    assert result.done and result.rows_done == stats.qualifying
+    assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
+    saved = _state(db_url)
+    assert (saved.status, saved.rows_read, saved.rows_written) == ("done", stats.qualifying, stats.qualifying)
+    assert saved.chunks == -(-stats.qualifying // 64)
+
+
+def test_trips_resume_exactly_where_the_last_one_committed(db_url: str) -> None:
+    stats = reference.build(db_url, orders=300)
+    trips = []
+    while not trips or not trips[-1].done:
+        trips.append(rowferry.run(migration, db_url, chunk_size=25, budget=Budget(max_chunks=2)))
+        assert len(trips) < 50
+    assert all(t.status == "stopped" for t in trips[:-1])
+    assert sum(t.rows_read for t in trips) == stats.qualifying
+    assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
+    assert _state(db_url).trips == len(trips)
+
+
+def test_a_finished_migration_returns_done_at_once(db_url: str) -> None:
+    reference.build(db_url, orders=100)
+    rowferry.run(migration, db_url)
+    again = rowferry.run(migration, db_url)
+    assert again.done and again.chunks == 0 and again.reason == "already done"
+
+
+def test_a_budget_too_small_for_any_chunk_writes_nothing_and_says_stopped(db_url: str) -> None:
+    reference.build(db_url, orders=100)
+    result = rowferry.run(migration, db_url, budget=Budget(seconds=1e-9))
+    assert (result.status, result.chunks) == ("stopped", 0)
+    assert reference.snapshots(db_url) == {}
+    assert _state(db_url).display_status == "stopped-by-budget"
+
+
+def test_progress_is_reported_after_every_committed_chunk(db_url: str) -> None:
+    stats = reference.build(db_url, orders=200)
+    events: list[rowferry.ChunkDone] = []
+    rowferry.run(migration, db_url, chunk_size=30, on_chunk=events.append)
+    assert [e.rows_done for e in events] == [
+        min(30 * (i + 1), stats.qualifying) for i in range(len(events))
+    ]
+    assert events[-1].rows_total == stats.qualifying
+
+
+def test_cross_database_run_from_mariadb_to_postgresql(make_db) -> None:  # type: ignore[no-untyped-def]
+    source, target = make_db("mariadb"), make_db("postgresql")
+    stats = reference.build(source, orders=300)
+    engine = sa.create_engine(target)
+    with engine.begin() as conn:
+        from rowferry.demo import workload
+
+        workload.create_target_schema(conn)
+    engine.dispose()
+    result = rowferry.run(migration, source, target, chunk_size=50)
+    assert result.done and result.rows_done == stats.qualifying
+    assert reference.snapshots(target) == reference.expected_snapshots(source)
+    assert not sa.inspect(sa.create_engine(source)).has_table(state.STATE_TABLE)
+
+
+def test_cross_database_run_from_postgresql_to_sqlite(make_db) -> None:  # type: ignore[no-untyped-def]
+    source, target = make_db("postgresql"), make_db("sqlite")
+    reference.build(source, orders=150)
+    engine = sa.create_engine(target)
+    with engine.begin() as conn:
+        from rowferry.demo import workload
+
+        workload.create_target_schema(conn)
+    engine.dispose()
+    assert rowferry.run(migration, source, target, chunk_size=40).done
+    assert reference.snapshots(target) == reference.expected_snapshots(source)
