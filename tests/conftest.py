@@ -16,7 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 MYSQL_URL = os.environ.get("ROWFERRY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-PG_URL = os.environ.get("ROWFERRY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get(
+    "ROWFERRY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 DIALECTS = ["sqlite", "mariadb", "postgresql"]
 

@@ -34,8 +34,12 @@ def expected_snapshots(url: str) -> dict[int, Any]:
     engine.dispose()
     patients = {p["id"]: p for p in data["patients"]}
     children: dict[str, dict[int, list[dict[str, Any]]]] = {}
-    for name, table in [("items", "order_items"), ("prescriptions", "prescriptions"),
-                        ("payments", "payments"), ("events", "order_status_events")]:
+    for name, table in [
+        ("items", "order_items"),
+        ("prescriptions", "prescriptions"),
+        ("payments", "payments"),
+        ("events", "order_status_events"),
+    ]:
         grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for row in data[table]:
             grouped[row["order_id"]].append(row)

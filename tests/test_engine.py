@@ -25,7 +25,11 @@ def test_reference_migration_writes_one_exact_snapshot_per_finished_order(db_url
     assert result.done and result.rows_done == stats.qualifying
     assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
     saved = _state(db_url)
-    assert (saved.status, saved.rows_read, saved.rows_written) == ("done", stats.qualifying, stats.qualifying)
+    assert (saved.status, saved.rows_read, saved.rows_written) == (
+        "done",
+        stats.qualifying,
+        stats.qualifying,
+    )
     assert saved.chunks == -(-stats.qualifying // 64)
 
 
