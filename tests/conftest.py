@@ -73,7 +73,7 @@ def db_url(dialect_name: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def make_db(tmp_path: Path) -> Iterator[object]:
-    """Factory for extra databases: ``make_db("mariadb")`` returns a fresh URL, dropped afterwards."""
+    """Factory for extra databases: ``make_db("mariadb")`` gives a fresh URL, dropped after."""
     made: list[str] = []
 
     def make(kind: str) -> str:
