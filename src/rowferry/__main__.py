@@ -1,0 +1,5 @@
+"""``python -m rowferry`` is the ``rowferry`` command."""
+
+from .cli import main
+
+main()
