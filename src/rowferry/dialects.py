@@ -149,8 +149,11 @@ class MySQLDialect(Dialect):
         found = []
         for line in plan:
             fields = dict(part.split("=", 1) for part in line.split(" | ") if "=" in part)
-            if fields.get("type") == "ALL":
-                found.append(fields.get("table", "?"))
+            table = fields.get("table", "?")
+            # ALL: table scan; index: full index scan. <derivedN>/<subqueryN> are MariaDB's
+            # own temporary tables (it turns long IN lists into a table value constructor).
+            if fields.get("type") in ("ALL", "index") and not table.startswith("<"):
+                found.append(table)
         return found
 
 

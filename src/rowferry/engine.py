@@ -145,6 +145,7 @@ class _Trip:
         self.dst_dialect: Dialect = dialect_for(dst)
         self.writer = Writer(self.target, self.dst_dialect)
         self.owner = state.make_owner()
+        self.after: cursor.Key | None = None
         self._columns_checked = False
 
     def execute(
@@ -187,7 +188,7 @@ class _Trip:
             self.current = state.set_total(self.dst, self.current, self._count())
         timer = ChunkTimer(self.chunk_size, self.current.seconds_per_row)
         progress = Progress(started)
-        after = cursor.decode(self.current.cursor_json)
+        self.after = cursor.decode(self.current.cursor_json)
         while True:
             progress.next_chunk_seconds = timer.predict()
             reason = first_reason(conditions, progress)
@@ -195,29 +196,28 @@ class _Trip:
                 state.end_trip(self.dst, self.current, "stopped")
                 return self._result(self.current, "stopped", reason, progress, started)
             t0 = time.monotonic()
-            rows, written, after_next = self._chunk(after, timer)
-            if after_next is None:
+            rows, written = self._chunk(timer)
+            if rows:
+                progress.chunks += 1
+                progress.rows += rows
+                progress.written += written
+                if on_chunk is not None:
+                    on_chunk(self._event(rows, written, time.monotonic() - t0, progress))
+            if rows < self.chunk_size:  # a short chunk is the last one: no row is left
                 state.end_trip(self.dst, self.current, "done")
                 return self._result(self.current, "done", "all rows migrated", progress, started)
-            after = after_next
-            elapsed = time.monotonic() - t0
-            progress.chunks += 1
-            progress.rows += rows
-            progress.written += written
-            if on_chunk is not None:
-                on_chunk(self._event(rows, written, elapsed, progress))
 
-    def _chunk(
-        self, after: cursor.Key | None, timer: ChunkTimer
-    ) -> tuple[int, int, cursor.Key | None]:
-        """Read, transform, write and checkpoint one chunk; return rows, written, new cursor."""
+    def _chunk(self, timer: ChunkTimer) -> tuple[int, int]:
+        """Read, transform, write and checkpoint the chunk after ``self.after``; return the
+        number of root rows read and of target rows written."""
         t0 = time.monotonic()
+        after = self.after
         chunk = self.reader.read(self.src, after, self.chunk_size)
         if self.src is not self.dst:
             self.src.rollback()
         if chunk.last_key is None:
             self.dst.rollback()
-            return 0, 0, None
+            return 0, 0
         cursor.check_advanced(after, chunk.last_key, self.migration.name)
         failpoints.reached("after_read")
         outputs = self._transform(chunk.rows, chunk.related)
@@ -236,7 +236,8 @@ class _Trip:
         failpoints.reached("before_commit")
         self.dst.commit()
         failpoints.reached("after_commit")
-        return len(chunk.rows), written, chunk.last_key
+        self.after = chunk.last_key
+        return len(chunk.rows), written
 
     def _transform(self, rows: list[Row], related: list[Related]) -> list[Row]:
         keys = [c.name for c in self.source.key]

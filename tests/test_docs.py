@@ -1,0 +1,62 @@
+"""The documentation stays in step with the code.
+
+Regenerate docs/cli.md after changing the CLI: ``python -m tests.test_docs``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import rowferry
+from rowferry.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI_DOC = ROOT / "docs" / "cli.md"
+COMMANDS = ["run", "status", "plan", "reset", "demo"]
+
+
+def render_cli_reference() -> str:
+    parts = [
+        "# rowferry command reference\n",
+        "Generated from `--help` by `python -m tests.test_docs`; a test keeps it in step.\n",
+    ]
+    for command in [None, *COMMANDS]:
+        args = [command, "--help"] if command else ["--help"]
+        text = CliRunner().invoke(main, args, prog_name="rowferry", terminal_width=100).output
+        parts.append(f"## `rowferry{' ' + command if command else ''}`\n\n```text\n{text}```\n")
+    return "\n".join(parts)
+
+
+def test_cli_reference_matches_help() -> None:
+    assert CLI_DOC.read_text() == render_cli_reference(), "run: python -m tests.test_docs"
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = "python -m pip install -e '.[test]' && python -m pytest"
+    assert command in readme.split("\n## ")[0] and command in ci
+
+
+def test_readme_starts_with_the_demo_command() -> None:
+    first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert first_block is not None and "rowferry demo" in first_block.group(1)
+
+
+def test_public_names_are_exactly_all() -> None:
+    public = {n for n in dir(rowferry) if not n.startswith("_")} - {
+        "cli", "connections", "cursor", "defaults", "dialects", "documents", "engine", "errors",
+        "failpoints", "loader", "plan", "reading", "report", "schema", "spec", "state", "stops",
+        "transforming", "writing", "demo",
+    }
+    assert public == set(rowferry.__all__) - {"__version__"}
+    assert all(hasattr(rowferry, n) for n in rowferry.__all__)
+
+
+if __name__ == "__main__":
+    CLI_DOC.parent.mkdir(exist_ok=True)
+    CLI_DOC.write_text(render_cli_reference())
+    print(f"wrote {CLI_DOC}")
