@@ -87,7 +87,7 @@ def test_plan_counts_shows_sql_and_explain_and_writes_nothing(db_url: str) -> No
     assert f"= {-(-stats.qualifying // 50)} chunks of 50" in result.output
     assert "ORDER BY orders.id" in result.output and "EXPLAIN" in result.output
     assert "WHERE order_items.order_id IN (" in result.output
-    assert "OFFSET 1" not in result.output
+    assert "OFFSET" not in result.output and "LIMIT 50" in result.output
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         assert not sa.inspect(conn).has_table(state.STATE_TABLE)
@@ -150,3 +150,52 @@ def test_every_command_explains_itself_and_the_exit_statuses() -> None:
         result = invoke(*command, "--help")
         assert result.exit_code == 0
         assert "Exit statuses" in result.output and "stopped by the time budget" in result.output
+
+
+def test_sigterm_asks_for_a_warm_stop_after_the_current_chunk(db_url: str, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stats = reference.build(db_url, orders=300)
+    slow = tmp_path / "slow.py"
+    slow.write_text(
+        "import time\n"
+        "from rowferry.demo.order_history import migration as m, snapshot\n"
+        "from dataclasses import replace\n"
+        "def slowly(order, related):\n    time.sleep(0.01)\n    return snapshot(order, related)\n"
+        "migration = replace(m, transform=slowly)\n"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "rowferry",
+        "run",
+        str(slow),
+        "--source",
+        db_url,
+        "--chunk-size",
+        "10",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None and not _rows_done(db_url):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == defaults.EXIT_STOPPED, err
+    assert "signal: SIGTERM received" in out
+    done = _rows_done(db_url)
+    assert 0 < done < stats.qualifying and done % 10 == 0
+
+
+def _rows_done(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(state.STATE_TABLE):
+                return 0
+            found = state.read(conn, "order-history")
+            return 0 if found is None else found.rows_read
+    finally:
+        engine.dispose()

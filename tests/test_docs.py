@@ -48,9 +48,26 @@ def test_readme_starts_with_the_demo_command() -> None:
 
 def test_public_names_are_exactly_all() -> None:
     public = {n for n in dir(rowferry) if not n.startswith("_")} - {
-        "cli", "connections", "cursor", "defaults", "dialects", "documents", "engine", "errors",
-        "failpoints", "loader", "plan", "reading", "report", "schema", "spec", "state", "stops",
-        "transforming", "writing", "demo",
+        "cli",
+        "connections",
+        "cursor",
+        "defaults",
+        "dialects",
+        "documents",
+        "engine",
+        "errors",
+        "failpoints",
+        "loader",
+        "plan",
+        "reading",
+        "report",
+        "schema",
+        "spec",
+        "state",
+        "stops",
+        "transforming",
+        "writing",
+        "demo",
     }
     assert public == set(rowferry.__all__) - {"__version__"}
     assert all(hasattr(rowferry, n) for n in rowferry.__all__)

@@ -96,3 +96,25 @@ def test_cross_database_run_from_postgresql_to_sqlite(make_db) -> None:  # type:
     engine.dispose()
     assert rowferry.run(migration, source, target, chunk_size=40).done
     assert reference.snapshots(target) == reference.expected_snapshots(source)
+
+
+def test_one_query_per_relation_per_chunk_never_per_row(db_url: str) -> None:
+    stats = reference.build(db_url, orders=300)
+    engine = sa.create_engine(db_url)
+    statements: list[str] = []
+    sa.event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, params, context, many: statements.append(sql),
+    )
+    result = rowferry.run(migration, engine, chunk_size=50)
+    engine.dispose()
+    chunks = -(-stats.qualifying // 50)
+    assert result.done and result.chunks == chunks
+    for table in ("patients", "order_items", "prescriptions", "payments", "order_status_events"):
+        reads = [s for s in statements if s.lstrip().startswith("SELECT") and f"FROM {table}" in s]
+        assert len(reads) == chunks, (table, len(reads))
+    root_reads = [s for s in statements if "FROM orders" in s and "ORDER BY orders.id" in s]
+    assert len(root_reads) == chunks and not any("OFFSET" in s for s in statements)
+    writes = [s for s in statements if s.startswith("INSERT INTO order_snapshots")]
+    assert len(writes) == (0 if db_url.startswith("postgresql") else chunks)  # PostgreSQL: COPY

@@ -37,7 +37,9 @@ def chunk_select(plan: SourcePlan, after: cursor.Key | None, limit: int) -> sa.S
         stmt = stmt.where(plan.where)
     if after is not None:
         stmt = stmt.where(cursor.after(plan.key, after))
-    return stmt.order_by(*plan.key).limit(limit)
+    # LIMIT as a suffix: SQLAlchemy's .limit() adds "OFFSET 0" on SQLite, and rowferry never
+    # sends OFFSET. The limit is an int, never user text.
+    return stmt.order_by(*plan.key).suffix_with(f"LIMIT {int(limit)}")
 
 
 def relation_select(rel: RelationPlan, keys: Sequence[tuple[Any, ...]]) -> sa.Select[Any]:

@@ -153,7 +153,7 @@ def _check_where(conn: sa.Connection, plan: SourcePlan, migration: Migration) ->
     """Run the filter once with ``LIMIT 0``: a bad column or a syntax error shows up here."""
     if plan.where is None:
         return
-    probe = sa.select(*plan.key).where(plan.where).limit(0)
+    probe = sa.select(*plan.key).where(plan.where).suffix_with("LIMIT 0")
     try:
         conn.execute(probe).fetchall()
     except sa.exc.DBAPIError as exc:
