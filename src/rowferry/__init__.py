@@ -6,8 +6,6 @@ The library is one function, :func:`run`, over a :class:`Migration` description:
     result = rowferry.run(migration, "mysql+pymysql://app@db/shop", budget=Budget(seconds=25))
 """
 
-from __future__ import annotations
-
 from .engine import Budget, ChunkDone, RunResult, run
 from .errors import (
     AlreadyRunning,
