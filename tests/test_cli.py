@@ -29,6 +29,8 @@ def test_run_exits_0_when_done_and_3_when_stopped_by_the_budget(db_url: str) -> 
     )
     assert stopped.exit_code == defaults.EXIT_STOPPED, stopped.output
     assert "stopped, run again to continue (chunk limit: 2 chunks done)" in stopped.output
+    no_time = invoke("run", MIGRATION_FILE, "--source", db_url, "--time-budget", "1ms")
+    assert no_time.exit_code == defaults.EXIT_STOPPED and "(time budget:" in no_time.output
     done = invoke("run", MIGRATION_FILE, "--source", db_url, "--json")
     assert done.exit_code == defaults.EXIT_DONE, done.output
     result = json.loads(done.output)

@@ -155,18 +155,13 @@ class _Trip:
         seconds: float | None,
         on_chunk: Callable[[ChunkDone], None] | None,
     ) -> RunResult:
-        state.ensure_table(self.dst)
         self.deadline_wall = (
             None if seconds is None else state.utcnow() + dt.timedelta(seconds=seconds)
         )
-        current = state.begin_trip(
-            self.dst,
-            self.migration.name,
-            ",".join(c.name for c in self.source.key),
-            self.owner,
-            self._lease_until(),
-            describe(self.src.engine.url),
-        )
+        try:
+            current = self._begin()
+        except sa.exc.DBAPIError as exc:
+            raise self._as_error(exc) from exc
         if current.status == "done":
             return self._result(current, "done", "already done", Progress(started), started)
         self.current = current
@@ -177,6 +172,18 @@ class _Trip:
             if error is exc:
                 raise
             raise error from exc
+
+    def _begin(self) -> state.MigrationState:
+        """Create the state table if needed and take the lease for this trip."""
+        state.ensure_table(self.dst)
+        return state.begin_trip(
+            self.dst,
+            self.migration.name,
+            ",".join(c.name for c in self.source.key),
+            self.owner,
+            self._lease_until(),
+            describe(self.src.engine.url),
+        )
 
     def _loop(
         self,

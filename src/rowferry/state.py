@@ -121,8 +121,14 @@ class MigrationState:
 
 def ensure_table(conn: sa.Connection) -> None:
     """Create ``rowferry_state`` if it does not exist (its own transaction)."""
-    metadata.create_all(conn, checkfirst=True)
-    conn.commit()
+    try:
+        metadata.create_all(conn, checkfirst=True)
+        conn.commit()
+    except sa.exc.DBAPIError:  # another run created it between our check and our CREATE
+        conn.rollback()
+        if not sa.inspect(conn).has_table(STATE_TABLE):
+            raise
+        conn.rollback()
 
 
 def table_exists(conn: sa.Connection) -> bool:
