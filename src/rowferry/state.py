@@ -188,6 +188,11 @@ def begin_trip(
         )
         started = read(conn, name)
         conn.commit()
+    except CheckpointConflict:  # another run took the lease between our read and our update
+        conn.rollback()
+        raise AlreadyRunning(
+            f"migration {name!r} was started by another run at this moment", "?", "?"
+        ) from None
     except BaseException:
         conn.rollback()
         raise
