@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -108,12 +109,16 @@ AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON inste
 
 @click.group(epilog=EXIT_STATUSES)
 @click.version_option(__version__, prog_name="rowferry")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="Log to stderr: -v trips, -vv every chunk.")
+def main(verbose: int) -> None:
     """Move rows, with their related rows, between SQL databases in bounded, resumable trips.
 
     Every chunk's writes commit together with its checkpoint: a run can be killed at any
     instant and the next one resumes exactly where the last commit left off.
     """
+    if verbose:
+        level = logging.DEBUG if verbose > 1 else logging.INFO
+        logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 @main.command("run", epilog=EXIT_STATUSES)

@@ -8,6 +8,7 @@ be killed at any instant and the next one resumes exactly after the last committ
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -26,6 +27,7 @@ from .stops import ChunkTimer, Deadline, MaxChunks, Progress, StopCondition, fir
 from .writing import Writer
 
 Bind = str | sa.Engine
+log = logging.getLogger("rowferry")
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ class _Trip:
     def _begin(self) -> state.MigrationState:
         """Create the state table if needed and take the lease for this trip."""
         state.ensure_table(self.dst)
+        log.info("%s: starting a trip from %s", self.migration.name, describe(self.src.engine.url))
         return state.begin_trip(
             self.dst,
             self.migration.name,
@@ -208,6 +211,12 @@ class _Trip:
                 progress.chunks += 1
                 progress.rows += rows
                 progress.written += written
+                log.debug(
+                    "%s: chunk of %d rows committed, cursor %s",
+                    self.migration.name,
+                    rows,
+                    self.current.cursor_json,
+                )
                 if on_chunk is not None:
                     on_chunk(self._event(rows, written, time.monotonic() - t0, progress))
             if rows < self.chunk_size:  # a short chunk is the last one: no row is left
@@ -289,6 +298,14 @@ class _Trip:
         progress: Progress,
         started: float,
     ) -> RunResult:
+        log.info(
+            "%s: trip %s (%s): %d chunks, %d rows",
+            self.migration.name,
+            status,
+            reason,
+            progress.chunks,
+            progress.rows,
+        )
         key = cursor.decode(current.cursor_json)
         return RunResult(
             migration=self.migration.name,
@@ -309,6 +326,7 @@ class _Trip:
             with suppress(Exception):
                 conn.rollback()
         error = self._as_error(exc)
+        log.error("%s: trip failed: %s", self.migration.name, error)
         status: state.Status = "failed" if isinstance(exc, Exception) else "stopped"
         with suppress(Exception):
             state.end_trip(self.dst, self.current, status, str(error) or type(exc).__name__)
