@@ -141,7 +141,7 @@ class _Trip:
         self.src, self.dst = src, dst
         self.chunk_size = chunk_size
         self.source = schema.resolve_source(src, migration)
-        self.target = schema.resolve_target(dst, migration)
+        self.target = schema.resolve_target(dst, migration, [c.name for c in self.source.key])
         schema.check_copy_columns(self.source, self.target, migration)
         self.reader = ChunkReader(self.source, dialect_for(src))
         self.dst_dialect: Dialect = dialect_for(dst)

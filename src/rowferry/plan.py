@@ -66,7 +66,7 @@ def plan(
     """Describe what :func:`rowferry.run` would do for ``migration``, writing nothing."""
     with _connections(source, target) as (src, dst):
         source_plan = schema.resolve_source(src, migration)
-        target_plan = schema.resolve_target(dst, migration)
+        target_plan = schema.resolve_target(dst, migration, [c.name for c in source_plan.key])
         after = _committed_cursor(dst, migration.name)
         qualifying = _count(src, source_plan, None)
         left = _count(src, source_plan, after) if after is not None else qualifying

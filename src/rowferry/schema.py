@@ -46,6 +46,9 @@ class TargetPlan:
     table: sa.Table
     unique_key: tuple[str, ...]
     on_conflict: OnConflict
+    #: target columns holding the root key, matching the source key column for column;
+    #: empty when the migration does not say and it cannot be inferred
+    source_key: tuple[str, ...] = ()
 
 
 class _Reflector:
@@ -243,8 +246,11 @@ def missing_indexes(conn: sa.Connection, plan: SourcePlan) -> list[str]:
     return warnings
 
 
-def resolve_target(conn: sa.Connection, migration: Migration) -> TargetPlan:
-    """Reflect and check the target table and its unique key."""
+def resolve_target(
+    conn: sa.Connection, migration: Migration, source_key: Sequence[str]
+) -> TargetPlan:
+    """Reflect and check the target table, its unique key and the columns holding the
+    source key (``source_key`` are the names of the source's key columns)."""
     reflect = _Reflector(conn)
     spec = migration.target_spec
     role = f"migration {migration.name!r}, target {spec.table!r}"
@@ -257,7 +263,26 @@ def resolve_target(conn: sa.Connection, migration: Migration) -> TargetPlan:
             f"{role}: no primary key or unique index on exactly ({', '.join(unique_key)}); "
             f"create one, e.g. CREATE UNIQUE INDEX ON {spec.table} ({', '.join(unique_key)})"
         )
-    return TargetPlan(table=table, unique_key=unique_key, on_conflict=spec.on_conflict)
+    holding = _source_key_columns(migration, unique_key, source_key)
+    for name in holding:
+        reflect.column(table, name, f"{role} source_key")
+    return TargetPlan(table, unique_key, spec.on_conflict, holding)
+
+
+def _source_key_columns(
+    migration: Migration, unique_key: tuple[str, ...], source_key: Sequence[str]
+) -> tuple[str, ...]:
+    declared = _columns(migration.target_spec.source_key)
+    if declared:
+        if len(declared) != len(source_key):
+            raise ConfigError(
+                f"migration {migration.name!r}: target source_key {declared} must have one "
+                f"column per source key column {tuple(source_key)}"
+            )
+        return declared
+    if migration.transform is None:
+        return tuple(source_key)
+    return unique_key if len(unique_key) == len(source_key) else ()
 
 
 def check_copy_columns(source: SourcePlan, target: TargetPlan, migration: Migration) -> None:

@@ -88,14 +88,21 @@ class Target:
 
     ``on_conflict``: ``"error"`` (default) fails the chunk, ``"skip"`` keeps the existing row,
     ``"update"`` overwrites it with the new values.
+
+    ``source_key`` names the target column(s) holding the root row's key (in the order of the
+    migration's key), which ``rowferry verify`` uses to match target rows with source rows.
+    Default: the source key's own names for a plain copy; with a transform, ``unique_key`` when
+    it has as many columns as the source key.
     """
 
     table: str
     unique_key: str | Sequence[str] | None = None
     on_conflict: OnConflict = "error"
+    source_key: str | Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "unique_key", _columns(self.unique_key))
+        object.__setattr__(self, "source_key", _columns(self.source_key))
         if self.on_conflict not in ON_CONFLICT_POLICIES:
             raise ConfigError(
                 f"target {self.table!r}: on_conflict must be one of {ON_CONFLICT_POLICIES}, "
