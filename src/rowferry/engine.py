@@ -32,10 +32,15 @@ log = logging.getLogger("rowferry")
 
 @dataclass(frozen=True)
 class Budget:
-    """How much one trip may do: wall-clock seconds and/or a number of chunks (None: no limit)."""
+    """How much one trip may do: wall-clock seconds and/or a number of chunks (None: no limit).
+
+    The trip's lease lasts until its deadline plus ``lease_grace`` seconds (without a deadline:
+    ``lease_grace`` + 110 s after each checkpoint); another run may take over after that.
+    """
 
     seconds: float | None = None
     max_chunks: int | None = None
+    lease_grace: float = defaults.LEASE_GRACE_SECONDS
 
     def conditions(self) -> list[StopCondition]:
         found: list[StopCondition] = []
@@ -100,7 +105,7 @@ def run(
     started = time.monotonic()
     budget = budget or Budget()
     with _connections(source, target) as (src, dst):
-        trip = _Trip(migration, src, dst, chunk_size)
+        trip = _Trip(migration, src, dst, chunk_size, budget.lease_grace)
         conditions = [*budget.conditions(), *stop_when]
         return trip.execute(conditions, started, budget.seconds, on_chunk)
 
@@ -135,8 +140,14 @@ class _Trip:
     """One trip of one migration over an open source and target connection."""
 
     def __init__(
-        self, migration: Migration, src: sa.Connection, dst: sa.Connection, chunk_size: int
+        self,
+        migration: Migration,
+        src: sa.Connection,
+        dst: sa.Connection,
+        chunk_size: int,
+        lease_grace: float,
     ) -> None:
+        self.lease_grace = dt.timedelta(seconds=lease_grace)
         self.migration = migration
         self.src, self.dst = src, dst
         self.chunk_size = chunk_size
@@ -274,10 +285,10 @@ class _Trip:
         return total
 
     def _lease_until(self) -> dt.datetime:
-        grace = dt.timedelta(seconds=defaults.LEASE_GRACE_SECONDS)
         if self.deadline_wall is not None:
-            return self.deadline_wall + grace
-        return state.utcnow() + dt.timedelta(seconds=defaults.LEASE_TTL_SECONDS)
+            return self.deadline_wall + self.lease_grace
+        ttl = dt.timedelta(seconds=defaults.LEASE_TTL_SECONDS - defaults.LEASE_GRACE_SECONDS)
+        return state.utcnow() + self.lease_grace + ttl
 
     def _event(self, rows: int, written: int, seconds: float, progress: Progress) -> ChunkDone:
         return ChunkDone(
