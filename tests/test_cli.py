@@ -63,11 +63,11 @@ def test_a_failed_run_exits_1_and_status_shows_the_error(db_url: str, tmp_path: 
         "migration = Migration(name='broken', source='orders', transform=boom,\n"
         "    target=Target('order_snapshots', unique_key=['order_id']))\n"
     )
-    result = invoke("run", str(broken), "--source", db_url)
+    result = invoke("run", str(broken), "--source", db_url, "--max-bad-rows", "3")
     assert result.exit_code == defaults.EXIT_FAILED
-    assert "the transform failed on orders key [" in result.output
+    assert "rows quarantined in this run, more than max_bad_rows=3" in result.output
     rows = json.loads(invoke("status", "--target", db_url, "--json").output)
-    assert rows[0]["state"] == "failed" and "dosage" in rows[0]["error"]
+    assert rows[0]["state"] == "failed" and "max_bad_rows" in rows[0]["error"]
 
 
 def test_bad_input_exits_2_with_one_line_and_no_password(db_url: str) -> None:

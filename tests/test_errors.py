@@ -102,23 +102,6 @@ def test_definition_errors_are_caught_without_a_database() -> None:
         Migration(name="m", source="t", target="u", relations={"p": BelongsTo("p", "pid")})
 
 
-def test_a_failing_transform_names_the_row_and_is_recorded_in_the_state(db_url: str) -> None:
-    reference.build(db_url, orders=50)
-
-    def broken(order: dict, related: dict) -> dict:  # type: ignore[type-arg]
-        raise ValueError("no dosage")
-
-    with pytest.raises(
-        rowferry.MigrationFailed, match=r"orders key \[\d+\]: ValueError: no dosage"
-    ):
-        rowferry.run(_variant(transform=broken), db_url)
-    engine = sa.create_engine(db_url)
-    with engine.connect() as conn:
-        saved = state.read(conn, "order-history")
-    engine.dispose()
-    assert saved is not None and saved.status == "failed" and "no dosage" in (saved.error or "")
-
-
 @pytest.mark.parametrize(
     "url,text",
     [

@@ -128,6 +128,10 @@ def main(verbose: int) -> None:
 @click.option("--time-budget", type=Duration(), help="Stop before a chunk that would overrun it.")
 @CHUNK_SIZE
 @click.option("--max-chunks", type=click.IntRange(min=1), help="Stop after this many chunks.")
+@click.option(
+    "--max-bad-rows", type=click.IntRange(min=0), default=defaults.MAX_BAD_ROWS,
+    show_default=True, help="Fail the run when it quarantines more rows than this.",
+)
 @NAME
 @AS_JSON
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -139,6 +143,7 @@ def run_command(
     time_budget: float | None,
     chunk_size: int,
     max_chunks: int | None,
+    max_bad_rows: int,
     name: str | None,
     as_json: bool,
     quiet: bool,
@@ -149,7 +154,7 @@ def run_command(
     says which. Run it again (by hand, cron, a scheduler) until it exits with 0.
     """
     migration = load(migration_file, name)
-    budget = Budget(seconds=time_budget, max_chunks=max_chunks)
+    budget = Budget(seconds=time_budget, max_chunks=max_chunks, max_bad_rows=max_bad_rows)
     signals = SignalStop()
     with signals.installed(), _progress(quiet or as_json) as on_chunk:
         result = run(

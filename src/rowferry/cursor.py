@@ -60,6 +60,11 @@ def _decode_value(value: Any) -> Any:
     return value
 
 
+def to_json(key: Key) -> list[Any]:
+    """The cursor as plain JSON values (tagged where JSON has no exact type)."""
+    return [_encode_value(v) for v in key]
+
+
 def encode(key: Key) -> str:
     """Cursor text for ``key``, verified to decode back to exactly ``key``."""
     text = json.dumps([_encode_value(v) for v in key], ensure_ascii=False)

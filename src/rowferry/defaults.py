@@ -24,3 +24,13 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_STOPPED = 3
 EXIT_ALREADY_RUNNING = 4
+
+#: A trip that quarantines more root rows than this stops with an error: that many bad rows
+#: usually mean a bug in the transform or a target column that is too small, not bad data.
+MAX_BAD_ROWS = 100
+
+#: A chunk that fails with a transient error (deadlock, lock wait timeout, lost connection) is
+#: rolled back and tried again this many times in all, after reconnecting, waiting 0.1 s,
+#: 0.2 s, 0.4 s ... (at most RETRY_MAX_WAIT_SECONDS, with jitter) in between.
+RETRY_ATTEMPTS = 5
+RETRY_MAX_WAIT_SECONDS = 2.0

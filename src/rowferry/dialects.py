@@ -187,6 +187,26 @@ class PostgreSQLDialect(Dialect):
         unique_key: Sequence[str],
         on: OnConflict,
     ) -> int:
+        """COPY through psycopg's own cursor; its errors are wrapped like SQLAlchemy's own."""
+        import psycopg
+
+        if not conn.in_transaction():  # so that conn.commit()/rollback() reach the driver
+            conn.begin()
+        try:
+            return self._copy_rows(conn, table, columns, rows, unique_key, on)
+        except psycopg.Error as exc:
+            sql = f"COPY {self.table_name(table)} ..."
+            raise sa.exc.DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
+
+    def _copy_rows(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        unique_key: Sequence[str],
+        on: OnConflict,
+    ) -> int:
         cols = ", ".join(self.quote(c) for c in columns)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         if on == "error":  # straight in: a duplicate key fails the whole COPY, as it should

@@ -33,6 +33,7 @@ state_table = sa.Table(
     sa.Column("key_columns", sa.String(500), nullable=False),
     sa.Column("rows_read", sa.BigInteger, nullable=False),
     sa.Column("rows_written", sa.BigInteger, nullable=False),
+    sa.Column("rows_quarantined", sa.BigInteger, nullable=False),
     sa.Column("chunks", sa.BigInteger, nullable=False),
     sa.Column("trips", sa.BigInteger, nullable=False),
     sa.Column("rows_total", sa.BigInteger, nullable=True),
@@ -84,6 +85,7 @@ class MigrationState:
     key_columns: str
     rows_read: int
     rows_written: int
+    rows_quarantined: int
     chunks: int
     trips: int
     rows_total: int | None
@@ -120,7 +122,10 @@ class MigrationState:
 
 
 def ensure_table(conn: sa.Connection) -> None:
-    """Create ``rowferry_state`` if it does not exist (its own transaction)."""
+    """Create ``rowferry_state`` and ``rowferry_quarantine`` if they do not exist (its own
+    transaction)."""
+    from . import quarantine  # noqa: F401  (registers its table in ``metadata``)
+
     try:
         metadata.create_all(conn, checkfirst=True)
         conn.commit()
@@ -209,6 +214,7 @@ def _insert(conn: sa.Connection, name: str, key_columns: str, source: str) -> Mi
         key_columns=key_columns,
         rows_read=0,
         rows_written=0,
+        rows_quarantined=0,
         chunks=0,
         trips=0,
         rows_total=None,
@@ -279,6 +285,7 @@ def checkpoint(
     cursor_json: str,
     rows_read: int,
     rows_written: int,
+    rows_quarantined: int,
     seconds_per_row: float | None,
     lease_until: dt.datetime,
 ) -> MigrationState:
@@ -288,6 +295,7 @@ def checkpoint(
         cursor_json=cursor_json,
         rows_read=current.rows_read + rows_read,
         rows_written=current.rows_written + rows_written,
+        rows_quarantined=current.rows_quarantined + rows_quarantined,
         chunks=current.chunks + 1,
         seconds_per_row=seconds_per_row,
         updated_at=now,
@@ -322,7 +330,10 @@ def end_trip(
 
 
 def reset(conn: sa.Connection, name: str) -> bool:
-    """Forget a migration's progress; return whether there was any."""
+    """Forget a migration's progress and its quarantined rows; return whether there was any."""
     deleted = conn.execute(_t.delete().where(_t.c.name == name)).rowcount
+    quarantine = metadata.tables.get("rowferry_quarantine")
+    if quarantine is not None and sa.inspect(conn).has_table(quarantine.name):
+        conn.execute(quarantine.delete().where(quarantine.c.migration == name))
     conn.commit()
     return bool(deleted)

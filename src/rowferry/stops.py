@@ -27,6 +27,8 @@ class Progress:
     chunks: int = 0
     rows: int = 0
     written: int = 0
+    quarantined: int = 0
+    retries: int = 0
     next_chunk_seconds: float | None = None
 
 

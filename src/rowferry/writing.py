@@ -15,15 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import documents
+from .connections import mask_secrets
 from .dialects import Dialect
 from .schema import TargetPlan
 from .spec import Row
+from .transforming import Group
 
 Prepare = Callable[[Any], Any]
-
-
-def _identity(value: Any) -> Any:
-    return value
 
 
 class Writer:
@@ -67,6 +65,57 @@ class Writer:
             return value
 
         return prepare if (process or is_json or needs_str_decimal) else _json_or_value
+
+
+class BadRows:
+    """Finds the root rows whose target rows the database rejects, by bisection.
+
+    Each probe writes a subset in a transaction that is always rolled back, so probing never
+    leaves anything behind; only transient errors (deadlock, lost connection) escape.
+    """
+
+    def __init__(
+        self, writer: Writer, conn: sa.Connection, is_transient: Callable[[Any], bool]
+    ) -> None:
+        self.writer = writer
+        self.conn = conn
+        self.is_transient = is_transient
+
+    def find(self, groups: list[Group]) -> list[tuple[Group, str]]:
+        """The groups rejected on their own, with the database's reason."""
+        error = self._probe(groups)
+        if error is None:
+            return []
+        if len(groups) == 1:
+            return [(groups[0], error)]
+        mid = len(groups) // 2
+        bad = self.find(groups[:mid]) + self.find(groups[mid:])
+        return bad or self._linear(groups)
+
+    def _linear(self, groups: list[Group]) -> list[tuple[Group, str]]:
+        """Each half passes alone but not together (rows that conflict with each other): keep
+        rows in order while they fit, set aside each one that does not."""
+        kept: list[Group] = []
+        bad: list[tuple[Group, str]] = []
+        for group in groups:
+            error = self._probe([*kept, group])
+            if error is None:
+                kept.append(group)
+            else:
+                bad.append((group, error))
+        return bad
+
+    def _probe(self, groups: list[Group]) -> str | None:
+        rows = [row for group in groups for row in group.outputs]
+        try:
+            self.writer.write(self.conn, rows)
+            return None
+        except sa.exc.DBAPIError as exc:
+            if self.is_transient(exc):
+                raise
+            return mask_secrets(str(exc.orig)).strip()
+        finally:
+            self.conn.rollback()
 
 
 def _json_or_value(value: Any) -> Any:

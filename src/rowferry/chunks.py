@@ -1,0 +1,130 @@
+"""One chunk from start to finish, in one transaction on the target.
+
+Read the keyset slice after the cursor and its related rows; transform; write every target row
+in bulk; if the database rejects the write, find the rejected root rows by bisection and set them
+aside; quarantine the rows that failed; checkpoint (compare-and-set); COMMIT.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import cursor, failpoints, quarantine, schema, state, transforming
+from .errors import MigrationFailed
+from .reading import ChunkReader
+from .spec import Migration
+from .stops import ChunkTimer
+from .writing import BadRows, Writer
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one committed chunk did."""
+
+    rows: int
+    written: int
+    quarantined: int
+    last_key: cursor.Key | None
+
+
+class ChunkProcessor:
+    """Processes chunks of one migration over an open source and target connection."""
+
+    def __init__(
+        self,
+        migration: Migration,
+        src: sa.Connection,
+        dst: sa.Connection,
+        reader: ChunkReader,
+        writer: Writer,
+        is_transient: Callable[[Any], bool],
+    ) -> None:
+        self.migration = migration
+        self.src, self.dst = src, dst
+        self.reader, self.writer = reader, writer
+        self.is_transient = is_transient
+        self.key_names = [c.name for c in reader.plan.key]
+        self._columns_checked = False
+
+    def process(
+        self,
+        current: state.MigrationState,
+        after: cursor.Key | None,
+        limit: int,
+        timer: ChunkTimer,
+        lease_until: Any,
+    ) -> tuple[Outcome, state.MigrationState]:
+        """Process and commit the chunk after ``after``; return what it did and the new state."""
+        started = time.monotonic()
+        chunk = self.reader.read(self.src, after, limit)
+        if self.src is not self.dst:
+            self.src.rollback()
+        if chunk.last_key is None:
+            self.dst.rollback()
+            return Outcome(0, 0, 0, None), current
+        cursor.check_advanced(after, chunk.last_key, self.migration.name)
+        failpoints.reached("after_read")
+        result = transforming.apply(self.migration, self.key_names, chunk.rows, chunk.related)
+        self._check_columns(result)
+        written = self._write(result)
+        failpoints.reached("after_write")
+        failures = [(f.key, f.reason, f.source) for f in result.failures]
+        quarantine.add(self.dst, self.migration.name, failures)
+        timer.record(time.monotonic() - started, len(chunk.rows))
+        current = state.checkpoint(
+            self.dst,
+            current,
+            cursor.encode(chunk.last_key),
+            len(chunk.rows),
+            written,
+            len(failures),
+            timer.seconds_per_row,
+            lease_until,
+        )
+        failpoints.reached("before_commit")
+        self.dst.commit()
+        failpoints.reached("after_commit")
+        return Outcome(len(chunk.rows), written, len(failures), chunk.last_key), current
+
+    def _check_columns(self, result: transforming.Transformed) -> None:
+        if self._columns_checked or not result.groups:
+            return
+        columns = transforming.output_columns(result.outputs)
+        if columns:
+            schema.check_output_columns(self.writer.plan, columns, self.migration)
+            self._columns_checked = True
+
+    def _write(self, result: transforming.Transformed) -> int:
+        """Write every group; if the database rejects some, set those aside as failures."""
+        outputs = result.outputs
+        if not outputs:
+            return 0
+        try:
+            return self.writer.write(self.dst, outputs)
+        except sa.exc.DBAPIError as exc:
+            if self.is_transient(exc):
+                raise
+            self.dst.rollback()
+        bad = BadRows(self.writer, self.dst, self.is_transient).find(result.groups)
+        self._refuse_if_all_bad(result, bad)
+        rejected = {id(group) for group, _ in bad}
+        result.failures += [
+            transforming.Failure(g.key, f"target: {why}", g.source) for g, why in bad
+        ]
+        result.groups = [g for g in result.groups if id(g) not in rejected]
+        return self.writer.write(self.dst, result.outputs) if result.groups else 0
+
+    def _refuse_if_all_bad(
+        self, result: transforming.Transformed, bad: list[tuple[transforming.Group, str]]
+    ) -> None:
+        """A chunk whose every row is rejected points at the target, not at the rows."""
+        if len(bad) == len(result.groups) and len(bad) > 1:
+            raise MigrationFailed(
+                f"migration {self.migration.name!r}: the target rejected every row of the chunk "
+                f"after {self.key_names} {list(bad[0][0].key)!r}: {bad[0][1]}"
+            )

@@ -1,0 +1,291 @@
+"""One trip: take the lease, then process chunks until done or told to stop.
+
+Transient failures (deadlock, lock wait timeout, lost connection) roll the chunk back; the trip
+reconnects, re-reads its state row (the authority on what was committed) and tries again, a
+bounded number of times. Anything else ends the trip, recorded in the state row as ``failed``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any, Literal
+
+import sqlalchemy as sa
+import tenacity
+
+from . import cursor, defaults, schema, state
+from .chunks import ChunkProcessor, Outcome
+from .connections import describe, mask_secrets
+from .dialects import dialect_for
+from .errors import CheckpointConflict, MigrationFailed, RowferryError, TransientError
+from .reading import ChunkReader
+from .results import Budget, ChunkDone, RunResult
+from .spec import Migration
+from .stops import ChunkTimer, Progress, StopCondition, first_reason
+from .writing import Writer
+
+log = logging.getLogger("rowferry")
+
+
+class Trip:
+    """One trip of one migration over an open source and target connection."""
+
+    def __init__(
+        self,
+        migration: Migration,
+        src: sa.Connection,
+        dst: sa.Connection,
+        chunk_size: int,
+        budget: Budget,
+    ) -> None:
+        self.migration = migration
+        self.src, self.dst = src, dst
+        self.chunk_size = chunk_size
+        self.budget = budget
+        self.source = schema.resolve_source(src, migration)
+        self.target = schema.resolve_target(dst, migration, [c.name for c in self.source.key])
+        schema.check_copy_columns(self.source, self.target, migration)
+        self.dialects = (dialect_for(src), dialect_for(dst))
+        self.processor = ChunkProcessor(
+            migration,
+            src,
+            dst,
+            ChunkReader(self.source, self.dialects[0]),
+            Writer(self.target, self.dialects[1]),
+            self.is_transient,
+        )
+        self.owner = state.make_owner()
+        self.after: cursor.Key | None = None
+        self.deadline_wall: dt.datetime | None = None
+        self._broken = False
+
+    def is_transient(self, exc: Any) -> bool:
+        return isinstance(exc, sa.exc.DBAPIError) and any(
+            d.is_transient(exc) for d in self.dialects
+        )
+
+    def execute(
+        self,
+        conditions: list[StopCondition],
+        started: float,
+        on_chunk: Callable[[ChunkDone], None] | None,
+    ) -> RunResult:
+        if self.budget.seconds is not None:
+            self.deadline_wall = state.utcnow() + dt.timedelta(seconds=self.budget.seconds)
+        try:
+            self.current = self._begin()
+        except sa.exc.DBAPIError as exc:
+            raise self._as_error(exc) from exc
+        progress = Progress(started)
+        if self.current.status == "done":
+            return self._result("done", "already done", progress)
+        try:
+            return self._loop(conditions, progress, on_chunk)
+        except BaseException as exc:
+            error = self._fail(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _begin(self) -> state.MigrationState:
+        """Create the state tables if needed and take the lease for this trip."""
+        state.ensure_table(self.dst)
+        log.info("%s: starting a trip from %s", self.migration.name, describe(self.src.engine.url))
+        return state.begin_trip(
+            self.dst,
+            self.migration.name,
+            ",".join(c.name for c in self.source.key),
+            self.owner,
+            self._lease_until(),
+            describe(self.src.engine.url),
+        )
+
+    def _loop(
+        self,
+        conditions: list[StopCondition],
+        progress: Progress,
+        on_chunk: Callable[[ChunkDone], None] | None,
+    ) -> RunResult:
+        if self.current.rows_total is None:
+            self.current = state.set_total(self.dst, self.current, self._count())
+        timer = ChunkTimer(self.chunk_size, self.current.seconds_per_row)
+        self.after = cursor.decode(self.current.cursor_json)
+        while True:
+            progress.next_chunk_seconds = timer.predict()
+            reason = first_reason(conditions, progress)
+            if reason is not None:
+                state.end_trip(self.dst, self.current, "stopped")
+                return self._result("stopped", reason, progress)
+            t0 = time.monotonic()
+            outcome = self._chunk_with_retries(timer, progress)
+            if outcome.rows:
+                self._record(outcome, time.monotonic() - t0, progress, on_chunk)
+            if outcome.rows < self.chunk_size:  # a short chunk is the last one
+                state.end_trip(self.dst, self.current, "done")
+                return self._result("done", "all rows migrated", progress)
+
+    def _record(
+        self,
+        outcome: Outcome,
+        seconds: float,
+        progress: Progress,
+        on_chunk: Callable[[ChunkDone], None] | None,
+    ) -> None:
+        progress.chunks += 1
+        progress.rows += outcome.rows
+        progress.written += outcome.written
+        progress.quarantined += outcome.quarantined
+        log.debug(
+            "%s: chunk of %d rows committed (%d quarantined), cursor %s",
+            self.migration.name,
+            outcome.rows,
+            outcome.quarantined,
+            self.current.cursor_json,
+        )
+        if on_chunk is not None:
+            on_chunk(
+                ChunkDone(
+                    self.migration.name,
+                    outcome.rows,
+                    outcome.written,
+                    outcome.quarantined,
+                    seconds,
+                    progress.rows,
+                    self.current.rows_read,
+                    self.current.rows_total,
+                )
+            )
+        if progress.quarantined > self.budget.max_bad_rows:
+            raise MigrationFailed(
+                f"migration {self.migration.name!r}: {progress.quarantined} rows quarantined in "
+                f"this run, more than max_bad_rows={self.budget.max_bad_rows}. See 'rowferry "
+                f"quarantine {self.migration.name}', fix the cause, then run again"
+            )
+
+    def _chunk_with_retries(self, timer: ChunkTimer, progress: Progress) -> Outcome:
+        def before_sleep(retry: tenacity.RetryCallState) -> None:
+            progress.retries += 1
+            error = retry.outcome.exception() if retry.outcome else None
+            log.warning(
+                "%s: transient error, chunk rolled back, retry %d: %s",
+                self.migration.name,
+                retry.attempt_number,
+                error,
+            )
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientError),
+            stop=tenacity.stop_after_attempt(defaults.RETRY_ATTEMPTS),
+            wait=tenacity.wait_exponential(multiplier=0.1, max=defaults.RETRY_MAX_WAIT_SECONDS)
+            + tenacity.wait_random(0, 0.1),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(self._attempt_chunk, timer)
+
+    def _attempt_chunk(self, timer: ChunkTimer) -> Outcome:
+        if self._broken:
+            self._recover()
+        try:
+            outcome, self.current = self.processor.process(
+                self.current, self.after, self.chunk_size, timer, self._lease_until()
+            )
+        except sa.exc.DBAPIError as exc:
+            if not self.is_transient(exc):
+                raise
+            self._broken = True
+            raise self._as_error(exc) from exc
+        if outcome.last_key is not None:
+            self.after = outcome.last_key
+        return outcome
+
+    def _recover(self) -> None:
+        """Reconnect both sides and continue from what the state row says was committed."""
+        for conn in {id(self.src): self.src, id(self.dst): self.dst}.values():
+            with suppress(Exception):
+                conn.invalidate()
+            with suppress(Exception):
+                conn.rollback()
+        fresh = state.read(self.dst, self.migration.name)
+        self.dst.rollback()
+        if fresh is None or fresh.token != self.current.token:
+            raise CheckpointConflict(
+                f"migration {self.migration.name!r}: another run took over while this one "
+                "was reconnecting; nothing more is written by this run"
+            )
+        self.current = fresh
+        self.after = cursor.decode(fresh.cursor_json)
+        self._broken = False
+
+    def _count(self) -> int:
+        stmt = sa.select(sa.func.count()).select_from(self.source.table)
+        if self.source.where is not None:
+            stmt = stmt.where(self.source.where)
+        total = int(self.src.execute(stmt).scalar_one())
+        if self.src is not self.dst:
+            self.src.rollback()
+        return total
+
+    def _lease_until(self) -> dt.datetime:
+        grace = dt.timedelta(seconds=self.budget.lease_grace)
+        if self.deadline_wall is not None:
+            return self.deadline_wall + grace
+        ttl = dt.timedelta(seconds=defaults.LEASE_TTL_SECONDS - defaults.LEASE_GRACE_SECONDS)
+        return state.utcnow() + grace + ttl
+
+    def _result(
+        self, status: Literal["done", "stopped"], reason: str, progress: Progress
+    ) -> RunResult:
+        log.info(
+            "%s: trip %s (%s): %d chunks, %d rows, %d quarantined, %d retries",
+            self.migration.name,
+            status,
+            reason,
+            progress.chunks,
+            progress.rows,
+            progress.quarantined,
+            progress.retries,
+        )
+        key = cursor.decode(self.current.cursor_json)
+        return RunResult(
+            migration=self.migration.name,
+            status=status,
+            reason=reason,
+            chunks=progress.chunks,
+            rows_read=progress.rows,
+            rows_written=progress.written,
+            rows_quarantined=progress.quarantined,
+            retries=progress.retries,
+            rows_done=self.current.rows_read,
+            rows_total=self.current.rows_total,
+            cursor=None if key is None else cursor.to_json(key),
+            seconds=time.monotonic() - progress.started,
+        )
+
+    def _fail(self, exc: BaseException) -> BaseException:
+        """Roll back, record the error in the state row if possible, return the error to raise."""
+        for conn in {id(self.src): self.src, id(self.dst): self.dst}.values():
+            with suppress(Exception):
+                conn.rollback()
+        error = self._as_error(exc)
+        log.error("%s: trip failed: %s", self.migration.name, error)
+        status: state.Status = "failed" if isinstance(exc, Exception) else "stopped"
+        if not isinstance(error, CheckpointConflict):  # the state row is another run's now
+            with suppress(Exception):
+                state.end_trip(self.dst, self.current, status, str(error) or type(exc).__name__)
+        return error
+
+    def _as_error(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, RowferryError) or not isinstance(exc, Exception):
+            return exc
+        if isinstance(exc, sa.exc.DBAPIError):
+            reason = mask_secrets(str(exc.orig)).strip()
+            cls = TransientError if self.is_transient(exc) else MigrationFailed
+            return cls(f"migration {self.migration.name!r}: a statement failed: {reason}")
+        return MigrationFailed(
+            f"migration {self.migration.name!r}: {type(exc).__name__}: {mask_secrets(str(exc))}"
+        )
