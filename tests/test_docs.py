@@ -15,7 +15,7 @@ from rowferry.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_DOC = ROOT / "docs" / "cli.md"
-COMMANDS = ["run", "status", "plan", "reset", "demo"]
+COMMANDS = ["run", "status", "plan", "reset", "quarantine", "demo"]
 
 
 def render_cli_reference() -> str:

@@ -71,7 +71,7 @@ class ChunkProcessor:
         failpoints.reached("after_read")
         result = transforming.apply(self.migration, self.key_names, chunk.rows, chunk.related)
         self._check_columns(result)
-        written = self._write(result)
+        written = self.write(result)
         failpoints.reached("after_write")
         failures = [(f.key, f.reason, f.source) for f in result.failures]
         quarantine.add(self.dst, self.migration.name, failures)
@@ -99,7 +99,7 @@ class ChunkProcessor:
             schema.check_output_columns(self.writer.plan, columns, self.migration)
             self._columns_checked = True
 
-    def _write(self, result: transforming.Transformed) -> int:
+    def write(self, result: transforming.Transformed) -> int:
         """Write every group; if the database rejects some, set those aside as failures."""
         outputs = result.outputs
         if not outputs:

@@ -42,6 +42,18 @@ def chunk_select(plan: SourcePlan, after: cursor.Key | None, limit: int) -> sa.S
     return stmt.order_by(*plan.key).suffix_with(f"LIMIT {int(limit)}")
 
 
+def keys_select(plan: SourcePlan, keys: Sequence[cursor.Key]) -> sa.Select[Any]:
+    """The root rows with these keys that still pass the filter, in key order."""
+    stmt = sa.select(*plan.table.c)
+    if plan.where is not None:
+        stmt = stmt.where(plan.where)
+    if len(plan.key) == 1:
+        stmt = stmt.where(plan.key[0].in_([k[0] for k in keys]))
+    else:
+        stmt = stmt.where(sa.tuple_(*plan.key).in_(list(keys)))
+    return stmt.order_by(*plan.key)
+
+
 def relation_select(rel: RelationPlan, keys: Sequence[tuple[Any, ...]]) -> sa.Select[Any]:
     """The query that loads ``rel`` for the parents whose lookup keys are ``keys``."""
     stmt = sa.select(*rel.table.c)
@@ -69,7 +81,15 @@ class ChunkReader:
         self.key_names = tuple(c.name for c in plan.key)
 
     def read(self, conn: sa.Connection, after: cursor.Key | None, limit: int) -> Chunk:
-        rows = _as_dicts(conn.execute(chunk_select(self.plan, after, limit)))
+        """The next chunk: at most ``limit`` root rows after ``after``, with their relations."""
+        return self._load(conn, chunk_select(self.plan, after, limit))
+
+    def read_keys(self, conn: sa.Connection, keys: Sequence[cursor.Key]) -> Chunk:
+        """The root rows with these keys (those that still exist and qualify), with relations."""
+        return self._load(conn, keys_select(self.plan, keys))
+
+    def _load(self, conn: sa.Connection, stmt: sa.Select[Any]) -> Chunk:
+        rows = _as_dicts(conn.execute(stmt))
         if not rows:
             return Chunk([], [], None, 1)
         loader = _RelationLoader(conn, self.dialect)

@@ -305,6 +305,19 @@ def checkpoint(
     return MigrationState(**{**asdict(current), **values})
 
 
+def adjust(conn: sa.Connection, name: str, written: int, quarantined: int) -> None:
+    """Add to the counters of a migration (caller's transaction), as a quarantine retry does."""
+    conn.execute(
+        _t.update()
+        .where(_t.c.name == name)
+        .values(
+            rows_written=_t.c.rows_written + written,
+            rows_quarantined=_t.c.rows_quarantined + quarantined,
+            updated_at=utcnow(),
+        )
+    )
+
+
 def set_total(conn: sa.Connection, current: MigrationState, rows_total: int) -> MigrationState:
     _cas(conn, current, {"rows_total": rows_total})
     conn.commit()

@@ -1,0 +1,97 @@
+"""What the ``rowferry`` commands share: exit statuses, error mapping, option definitions."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import click
+
+from . import defaults
+from .errors import AlreadyRunning, ConfigError, ConnectError, RowferryError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_STATUSES = f"""\b
+Exit statuses:
+  {defaults.EXIT_DONE}  done: every qualifying row is migrated
+  {defaults.EXIT_FAILED}  failed: a statement or the transform failed (see the message and
+     'rowferry status'); fix the cause and run again, it resumes
+  {defaults.EXIT_CONFIG}  refused: bad arguments, migration file, URL or schema; nothing was written
+  {defaults.EXIT_STOPPED}  stopped by the time budget, a chunk limit or a signal: run again
+  {defaults.EXIT_ALREADY_RUNNING}  another run holds the migration's lease: try again later
+"""
+
+
+class Failure(click.ClickException):
+    """A library error shown as ``Error: message`` with the exit status of its kind."""
+
+    def __init__(self, error: RowferryError) -> None:
+        super().__init__(str(error))
+        if isinstance(error, ConfigError | ConnectError):
+            self.exit_code = defaults.EXIT_CONFIG
+        elif isinstance(error, AlreadyRunning):
+            self.exit_code = defaults.EXIT_ALREADY_RUNNING
+        else:
+            self.exit_code = defaults.EXIT_FAILED
+
+
+def library_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RowferryError as exc:
+            raise Failure(exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """``25s``, ``500ms``, ``2m``, ``1h`` or a plain number of seconds."""
+
+    name = "duration"
+    _units: ClassVar[dict[str, float]] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|)\s*", str(value))
+        if not match or float(match[1]) <= 0:
+            self.fail(f"{value!r} is not a duration like 25s, 500ms or 2m", param, ctx)
+        return float(match[1]) * self._units[match[2]]
+
+
+SOURCE = click.option(
+    "--source",
+    envvar="ROWFERRY_SOURCE",
+    required=True,
+    metavar="URL",
+    help="Source database URL (env ROWFERRY_SOURCE), e.g. mysql+pymysql://user:pw@host/db.",
+)
+TARGET = click.option(
+    "--target",
+    envvar="ROWFERRY_TARGET",
+    metavar="URL",
+    help="Target database URL (env ROWFERRY_TARGET); default: the source.",
+)
+TARGET_REQUIRED = click.option(
+    "--target",
+    envvar="ROWFERRY_TARGET",
+    required=True,
+    metavar="URL",
+    help="Database holding the rowferry_state table (env ROWFERRY_TARGET).",
+)
+CHUNK_SIZE = click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=defaults.CHUNK_SIZE,
+    show_default=True,
+    help="Root rows per chunk.",
+)
+NAME = click.option("--name", help="Which migration of the file, if it defines several.")
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

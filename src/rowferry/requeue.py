@@ -1,0 +1,97 @@
+"""Running quarantined rows again after a fix: ``rowferry quarantine NAME --retry FILE``.
+
+The quarantined keys are read back in batches (with the migration's filter and relations),
+transformed and written as a chunk would be. In each batch's transaction, rows that succeed
+leave the quarantine, rows that fail again stay with their new reason and one more attempt,
+and keys that no longer exist or no longer pass the filter leave it too (nothing to migrate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from . import quarantine, schema, state, transforming
+from .chunks import ChunkProcessor
+from .cursor import Key
+from .dialects import dialect_for
+from .engine import Bind, _connections
+from .errors import AlreadyRunning
+from .reading import ChunkReader
+from .spec import Migration
+from .writing import Writer
+
+
+@dataclass
+class RetryReport:
+    migration: str
+    retried: int = 0
+    succeeded: int = 0
+    still_bad: int = 0
+    gone: int = 0
+    written: int = 0
+
+
+def retry_quarantined(
+    migration: Migration, source: Bind, target: Bind | None = None, *, batch: int = 500
+) -> RetryReport:
+    """Run every quarantined row of ``migration`` again; see the module docstring."""
+    report = RetryReport(migration.name)
+    with _connections(source, target) as (src, dst):
+        processor = _processor(migration, src, dst)
+        _refuse_if_running(dst, migration.name)
+        keys = [entry.key for entry in quarantine.entries(dst, migration.name)]
+        dst.rollback()
+        for start in range(0, len(keys), batch):
+            _retry_batch(processor, keys[start : start + batch], report)
+    return report
+
+
+def _processor(migration: Migration, src: sa.Connection, dst: sa.Connection) -> ChunkProcessor:
+    source = schema.resolve_source(src, migration)
+    target = schema.resolve_target(dst, migration, [c.name for c in source.key])
+    dialects = (dialect_for(src), dialect_for(dst))
+
+    def is_transient(exc: object) -> bool:
+        return isinstance(exc, sa.exc.DBAPIError) and any(d.is_transient(exc) for d in dialects)
+
+    reader = ChunkReader(source, dialects[0])
+    return ChunkProcessor(migration, src, dst, reader, Writer(target, dialects[1]), is_transient)
+
+
+def _refuse_if_running(conn: sa.Connection, name: str) -> None:
+    if not state.table_exists(conn):
+        return
+    current = state.read(conn, name)
+    conn.rollback()
+    if current is not None and current.display_status == "running":
+        until = current.lease_until.isoformat() if current.lease_until else "?"
+        raise AlreadyRunning(
+            f"migration {name!r} is running (owner {current.owner}, lease until {until} UTC); "
+            "retry its quarantined rows when it has stopped",
+            owner=current.owner or "?",
+            until=until,
+        )
+
+
+def _retry_batch(processor: ChunkProcessor, keys: Sequence[Key], report: RetryReport) -> None:
+    src, dst, name = processor.src, processor.dst, processor.migration.name
+    chunk = processor.reader.read_keys(src, keys)
+    if src is not dst:
+        src.rollback()
+    result = transforming.apply(processor.migration, processor.key_names, chunk.rows, chunk.related)
+    written = processor.write(result)
+    found = {tuple(row[c] for c in processor.key_names) for row in chunk.rows}
+    failed = {f.key for f in result.failures}
+    cleared = [k for k in keys if k not in failed]
+    quarantine.remove(dst, name, cleared)
+    quarantine.add(dst, name, [(f.key, f.reason, f.source) for f in result.failures])
+    state.adjust(dst, name, written=written, quarantined=-len(cleared))
+    dst.commit()
+    report.retried += len(keys)
+    report.gone += len([k for k in keys if k not in found])
+    report.succeeded += len(found - failed)
+    report.still_bad += len(failed)
+    report.written += written
