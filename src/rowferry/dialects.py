@@ -163,10 +163,11 @@ class PostgreSQLDialect(Dialect):
     name = "postgresql"
     max_params = 30_000
     _scan = re.compile(r"Seq Scan on (\"[^\"]+\"|\S+)")
-    #: serialization failure, deadlock, admin/crash shutdown, connection exceptions
+    #: serialization failure, deadlock, lock timeout, admin/crash shutdown, connection exceptions
     transient_states: ClassVar[tuple[str, ...]] = (
         "40001",
         "40P01",
+        "55P03",
         "57P01",
         "57P02",
         "57P03",

@@ -76,11 +76,8 @@ class Trip:
     ) -> RunResult:
         if self.budget.seconds is not None:
             self.deadline_wall = state.utcnow() + dt.timedelta(seconds=self.budget.seconds)
-        try:
-            self.current = self._begin()
-        except sa.exc.DBAPIError as exc:
-            raise self._as_error(exc) from exc
         progress = Progress(started)
+        self.current = self._retrying(progress)(self._attempt_begin)
         if self.current.status == "done":
             return self._result("done", "already done", progress)
         try:
@@ -121,7 +118,7 @@ class Trip:
                 state.end_trip(self.dst, self.current, "stopped")
                 return self._result("stopped", reason, progress)
             t0 = time.monotonic()
-            outcome = self._chunk_with_retries(timer, progress)
+            outcome = self._retrying(progress)(self._attempt_chunk, timer)
             if outcome.rows:
                 self._record(outcome, time.monotonic() - t0, progress, on_chunk)
             if outcome.rows < self.chunk_size:  # a short chunk is the last one
@@ -166,7 +163,18 @@ class Trip:
                 f"quarantine {self.migration.name}', fix the cause, then run again"
             )
 
-    def _chunk_with_retries(self, timer: ChunkTimer, progress: Progress) -> Outcome:
+    def _attempt_begin(self) -> state.MigrationState:
+        if self._broken:
+            self._reconnect()
+        try:
+            return self._begin()
+        except sa.exc.DBAPIError as exc:
+            self._broken = self.is_transient(exc)
+            raise self._as_error(exc) from exc
+
+    def _retrying(self, progress: Progress) -> tenacity.Retrying:
+        """Retry policy for transient errors: bounded, exponential backoff with jitter."""
+
         def before_sleep(retry: tenacity.RetryCallState) -> None:
             progress.retries += 1
             error = retry.outcome.exception() if retry.outcome else None
@@ -177,7 +185,7 @@ class Trip:
                 error,
             )
 
-        retrying = tenacity.Retrying(
+        return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientError),
             stop=tenacity.stop_after_attempt(defaults.RETRY_ATTEMPTS),
             wait=tenacity.wait_exponential(multiplier=0.1, max=defaults.RETRY_MAX_WAIT_SECONDS)
@@ -185,7 +193,6 @@ class Trip:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(self._attempt_chunk, timer)
 
     def _attempt_chunk(self, timer: ChunkTimer) -> Outcome:
         if self._broken:
@@ -203,13 +210,18 @@ class Trip:
             self.after = outcome.last_key
         return outcome
 
-    def _recover(self) -> None:
-        """Reconnect both sides and continue from what the state row says was committed."""
+    def _reconnect(self) -> None:
+        """Drop both connections; the next statement on each opens a new one."""
         for conn in {id(self.src): self.src, id(self.dst): self.dst}.values():
             with suppress(Exception):
                 conn.invalidate()
             with suppress(Exception):
                 conn.rollback()
+        self._broken = False
+
+    def _recover(self) -> None:
+        """Reconnect both sides and continue from what the state row says was committed."""
+        self._reconnect()
         fresh = state.read(self.dst, self.migration.name)
         self.dst.rollback()
         if fresh is None or fresh.token != self.current.token:
@@ -219,7 +231,6 @@ class Trip:
             )
         self.current = fresh
         self.after = cursor.decode(fresh.cursor_json)
-        self._broken = False
 
     def _count(self) -> int:
         stmt = sa.select(sa.func.count()).select_from(self.source.table)
