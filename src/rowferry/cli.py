@@ -103,9 +103,14 @@ def _print_result(result: RunResult, as_json: bool) -> None:
         return
     total = "?" if result.rows_total is None else f"{result.rows_total:,}"
     verdict = "done" if result.done else "stopped, run again to continue"
+    extra = ""
+    if result.rows_quarantined:
+        extra += f", {result.rows_quarantined:,} quarantined (see 'rowferry quarantine')"
+    if result.retries:
+        extra += f", {result.retries} transient error(s) retried"
     click.echo(
         f"{result.migration}: {verdict} ({result.reason}). This trip: {result.chunks} chunks, "
-        f"{result.rows_read:,} rows read, {result.rows_written:,} written in "
+        f"{result.rows_read:,} rows read, {result.rows_written:,} written{extra} in "
         f"{result.seconds:.2f} s. In all: {result.rows_done:,} of {total} rows."
     )
 
@@ -163,16 +168,14 @@ def _print_status(migrations: list[state.MigrationState]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(
-        "migration", "state", "rows done", "rows left", "chunks", "trips", "last trip (UTC)"
-    )
+    headers = ("migration", "state", "rows done", "rows left", "quarantined", "chunks", "trips")
+    table = Table(*headers, "last trip (UTC)")
     for m in migrations:
         left = "?" if m.rows_left is None else f"{m.rows_left:,}"
         last = m.last_trip_at.isoformat(sep=" ") if m.last_trip_at else "-"
-        table.add_row(
-            m.name, m.display_status, f"{m.rows_read:,}", left, f"{m.chunks:,}", str(m.trips), last
-        )
-    console = Console(width=max(Console().width, 100))
+        counts = (f"{m.rows_read:,}", left, f"{m.rows_quarantined:,}", f"{m.chunks:,}")
+        table.add_row(m.name, m.display_status, *counts, str(m.trips), last)
+    console = Console(width=max(Console().width, 140))
     console.print(table)
     for m in migrations:
         if m.error:
@@ -276,3 +279,6 @@ def demo(orders: int, url: str | None, trip_budget: float, chunk_size: int, seed
 
 
 main.add_command(quarantine_command, name="quarantine")
+from .cli_verify import verify  # noqa: E402  (the command lives in its own module)
+
+main.add_command(verify)
