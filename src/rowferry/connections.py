@@ -30,7 +30,7 @@ def parse_url(url: str) -> sa.URL:
     """Parse a SQLAlchemy URL, refusing bad ones with a message that names the problem."""
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise ConnectError(
             f"cannot parse database URL {mask_secrets(url)!r}: expected something like "
             "mysql+pymysql://user:password@host:3306/db, postgresql+psycopg://user@host/db "
