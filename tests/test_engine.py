@@ -118,3 +118,15 @@ def test_one_query_per_relation_per_chunk_never_per_row(db_url: str) -> None:
     assert len(root_reads) == chunks and not any("OFFSET" in s for s in statements)
     writes = [s for s in statements if s.startswith("INSERT INTO order_snapshots")]
     assert len(writes) == (0 if db_url.startswith("postgresql") else chunks)  # PostgreSQL: COPY
+
+
+def test_a_state_table_from_an_older_version_is_upgraded_in_place(db_url: str) -> None:
+    stats = reference.build(db_url, orders=100)
+    rowferry.run(migration, db_url, chunk_size=20, budget=Budget(max_chunks=1))
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:  # what a state table written before the quarantine looked like
+        conn.exec_driver_sql("ALTER TABLE rowferry_state DROP COLUMN rows_quarantined")
+    engine.dispose()
+    result = rowferry.run(migration, db_url, chunk_size=20)
+    assert result.done and result.rows_done == stats.qualifying
+    assert _state(db_url).rows_quarantined == 0

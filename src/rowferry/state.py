@@ -33,7 +33,7 @@ state_table = sa.Table(
     sa.Column("key_columns", sa.String(500), nullable=False),
     sa.Column("rows_read", sa.BigInteger, nullable=False),
     sa.Column("rows_written", sa.BigInteger, nullable=False),
-    sa.Column("rows_quarantined", sa.BigInteger, nullable=False),
+    sa.Column("rows_quarantined", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("chunks", sa.BigInteger, nullable=False),
     sa.Column("trips", sa.BigInteger, nullable=False),
     sa.Column("rows_total", sa.BigInteger, nullable=True),
@@ -134,6 +134,18 @@ def ensure_table(conn: sa.Connection) -> None:
         if not sa.inspect(conn).has_table(STATE_TABLE):
             raise
         conn.rollback()
+    _add_missing_columns(conn, state_table)
+
+
+def _add_missing_columns(conn: sa.Connection, table: sa.Table) -> None:
+    """Upgrade a state table written by an older rowferry: add the columns it lacks (every
+    column added after the first release is nullable or has a server default)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    missing = [c for c in table.columns if c.name not in present]
+    for column in missing:
+        ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+    conn.commit()
 
 
 def table_exists(conn: sa.Connection) -> bool:
