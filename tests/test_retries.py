@@ -147,3 +147,30 @@ def test_retries_are_bounded_and_the_error_is_recorded(db_url: str) -> None:
     with pytest.raises(rowferry.TransientError):
         rowferry.run(migration, db_url, chunk_size=10)
     assert reference.snapshots(db_url) == {}
+
+
+def test_a_permanent_error_is_recorded_and_the_next_run_resumes_after_the_fix(db_url: str) -> None:
+    stats = reference.build(db_url, orders=200)
+    engine = sa.create_engine(db_url)
+
+    def break_target(event: rowferry.ChunkDone) -> None:
+        if event.rows_done == 40:  # after two chunks: the target loses a column the rows need
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE order_snapshots RENAME COLUMN status TO state")
+
+    with pytest.raises(rowferry.MigrationFailed, match="rejected every row"):
+        rowferry.run(order_history.migration, db_url, chunk_size=20, on_chunk=break_target)
+    with engine.connect() as conn:
+        saved = rowferry.state.read(conn, order_history.migration.name)
+    assert saved is not None and saved.display_status == "failed" and saved.rows_read == 40
+    assert "rejected every row" in (saved.error or "")
+    with engine.begin() as conn:  # the fix
+        conn.exec_driver_sql("ALTER TABLE order_snapshots RENAME COLUMN state TO status")
+    engine.dispose()
+    result = rowferry.run(order_history.migration, db_url, chunk_size=20)
+    assert (
+        result.done
+        and result.rows_done == stats.qualifying
+        and result.rows_read == (stats.qualifying - 40)
+    )
+    assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
