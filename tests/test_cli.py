@@ -132,6 +132,8 @@ def test_demo_on_a_server(db_url: str) -> None:
     assert result.exit_code == 0, result.output
     assert "check: every finished order has exactly one snapshot" in result.output
     assert "wrote 239 snapshots in" in result.output
+    assert "transform re-run on 239 rows (every qualifying row): 0 differ" in result.output
+    assert "missing keys (qualifying, not stored, not quarantined): 0" in result.output
 
 
 @pytest.mark.parametrize("dialect_name", ["sqlite"])
@@ -144,6 +146,7 @@ def test_demo_with_no_arguments_writes_1615_snapshots_in_several_trips(
     assert "built 2,700 orders (1,615 finished)" in result.output
     assert "wrote 1,615 snapshots in" in result.output
     assert "trip 2:" in result.output
+    assert "verify --all (" in result.output and "1,615 qualifying rows" in result.output
     assert os.path.exists(tmp_path / "rowferry-demo.sqlite")
 
 

@@ -210,3 +210,38 @@ def test_conflicts_on_the_unique_key_follow_the_declared_policy(
     assert names == expected[on_conflict]
     assert [e.key for e in held] == ([(3,)] if on_conflict == "error" else [])
     assert result.rows_quarantined == len(held)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "mariadb"])
+def test_postgresql_uuid_keys_copied_into_text_columns_elsewhere(make_db, kind: str) -> None:  # type: ignore[no-untyped-def]
+    source, target = make_db("postgresql"), make_db(kind)
+    keys = sorted(uuid.UUID(int=i * 104729 + 7) for i in range(9))
+    src_engine, dst_engine = sa.create_engine(source), sa.create_engine(target)
+    src_meta, dst_meta = sa.MetaData(), sa.MetaData()
+    table = sa.Table(
+        "things",
+        src_meta,
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("label", sa.String(40)),
+    )
+    copy = sa.Table(
+        "things",
+        dst_meta,
+        sa.Column("id", sa.CHAR(36), primary_key=True),
+        sa.Column("label", sa.String(40)),
+    )
+    src_meta.create_all(src_engine)
+    dst_meta.create_all(dst_engine)
+    with src_engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": k, "label": f"n{i}"} for i, k in enumerate(keys)])
+    result = rowferry.run(
+        Migration(name="uuids", source="things", target="things"),
+        src_engine,
+        dst_engine,
+        chunk_size=4,
+    )
+    with dst_engine.connect() as conn:
+        copied = conn.execute(sa.select(copy.c.id).order_by(copy.c.id)).scalars().all()
+    src_engine.dispose()
+    dst_engine.dispose()
+    assert result.done and copied == [str(k) for k in keys]

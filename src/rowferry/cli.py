@@ -24,7 +24,9 @@ from .cli_common import (
     Duration,
     library_errors,
 )
+from .cli_lambda import lambda_group
 from .cli_quarantine import quarantine_command
+from .cli_verify import verify as verify_command
 from .connections import connect, create_engine
 from .engine import Budget, ChunkDone, RunResult, run
 from .loader import load
@@ -279,6 +281,5 @@ def demo(orders: int, url: str | None, trip_budget: float, chunk_size: int, seed
 
 
 main.add_command(quarantine_command, name="quarantine")
-from .cli_verify import verify  # noqa: E402  (the command lives in its own module)
-
-main.add_command(verify)
+main.add_command(verify_command, name="verify")
+main.add_command(lambda_group, name="lambda")

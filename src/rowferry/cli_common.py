@@ -22,6 +22,8 @@ Exit statuses:
   {defaults.EXIT_CONFIG}  refused: bad arguments, migration file, URL or schema; nothing was written
   {defaults.EXIT_STOPPED}  stopped by the time budget, a chunk limit or a signal: run again
   {defaults.EXIT_ALREADY_RUNNING}  another run holds the migration's lease: try again later
+  {defaults.EXIT_MISMATCH}  verify: the target does not match the source (missing, duplicate or
+     extra keys, or rows that differ)
 """
 
 

@@ -24,6 +24,7 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_STOPPED = 3
 EXIT_ALREADY_RUNNING = 4
+EXIT_MISMATCH = 5
 
 #: A trip that quarantines more root rows than this stops with an error: that many bad rows
 #: usually mean a bug in the transform or a target column that is too small, not bad data.

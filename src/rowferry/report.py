@@ -6,6 +6,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from .engine import ChunkDone, RunResult
@@ -95,17 +96,23 @@ class DemoPrinter:
     def finish(self, report: DemoReport) -> None:
         if self.progress is not None:
             self.progress.stop()
+        self.console.print(
+            f"[bold]wrote {report.snapshots:,} snapshots in "
+            f"{report.migrate_seconds:.2f} s[/] ({len(report.trips)} trips)"
+        )
+        if report.verify is not None:
+            from .cli_verify import detail_lines, summary_lines
+
+            self.console.print(f"verify --all ({report.verify_seconds:.2f} s):")
+            for line in summary_lines(report.verify) + detail_lines(report.verify):
+                self.console.print(f"  {line}", markup=False)
         for problem in report.problems:
-            self.console.print(f"[bold red]check failed:[/] {problem}")
+            self.console.print(f"[bold red]check failed:[/] {escape(problem)}")
         if report.ok:
             self.console.print(
                 "check: every finished order has exactly one snapshot, "
                 "equal to what the transform gives"
             )
-        self.console.print(
-            f"[bold]wrote {report.snapshots:,} snapshots in "
-            f"{report.migrate_seconds:.2f} s[/] ({len(report.trips)} trips)"
-        )
 
 
 def demo_printer() -> DemoPrinter:

@@ -8,6 +8,7 @@ operation: executemany on SQLite, multi-row INSERT on MySQL/MariaDB, COPY on Pos
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -51,20 +52,26 @@ class Writer:
         return self._prepare[column]
 
     def _make_preparer(self, column: sa.Column[Any]) -> Prepare:
+        """How a value becomes a driver parameter for this column: JSON documents rendered by
+        rowferry, then the column type's own bind processing, then text for the values a
+        driver cannot take (decimals on SQLite; UUIDs for a column that is not a UUID column,
+        as when a PostgreSQL uuid key is copied into a CHAR(36) elsewhere)."""
         is_json = isinstance(column.type, sa.JSON)
         process = None if is_json else column.type.bind_processor(self.dialect.sa_dialect)
-        needs_str_decimal = self.dialect.name == "sqlite"
+        as_text: tuple[type, ...] = () if isinstance(column.type, sa.Uuid) else (uuid.UUID,)
+        if self.dialect.name == "sqlite":
+            as_text += (Decimal,)
 
         def prepare(value: Any) -> Any:
             if isinstance(value, dict | list):
                 return documents.dumps(value)
-            if process is not None and value is not None:
-                value = process(value)
-            if needs_str_decimal and isinstance(value, Decimal):
+            if isinstance(value, as_text):
                 return str(value)
+            if process is not None and value is not None:
+                return process(value)
             return value
 
-        return prepare if (process or is_json or needs_str_decimal) else _json_or_value
+        return prepare
 
 
 class BadRows:
@@ -116,10 +123,6 @@ class BadRows:
             return mask_secrets(str(exc.orig)).strip()
         finally:
             self.conn.rollback()
-
-
-def _json_or_value(value: Any) -> Any:
-    return documents.dumps(value) if isinstance(value, dict | list) else value
 
 
 def _by_columns(rows: Sequence[Row]) -> dict[tuple[str, ...], list[Row]]:

@@ -1,5 +1,6 @@
 """The demo: build the reference workload, run the order-history migration as time-boxed trips,
-check the result. ``rowferry demo`` is a thin wrapper around :func:`run_demo`.
+then check the result with :func:`rowferry.verify.verify` (every snapshot recomputed).
+``rowferry demo`` is a thin wrapper around :func:`run_demo`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .. import documents, state
+from .. import state
 from ..connections import connect, create_engine, describe
 from ..engine import Budget, ChunkDone, RunResult, run
+from ..verify import verify
+from ..verify_report import VerifyReport
 from . import workload
-from .order_history import migration, snapshot
+from .order_history import migration
 
 DEFAULT_URL = "sqlite:///rowferry-demo.sqlite"
 
@@ -29,6 +32,8 @@ class DemoReport:
     migrate_seconds: float = 0.0
     snapshots: int = 0
     problems: list[str] = field(default_factory=list)
+    verify: VerifyReport | None = None
+    verify_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -71,50 +76,17 @@ def run_demo(
             if on_trip is not None:
                 on_trip(result)
         report.migrate_seconds = time.monotonic() - t1
-        _check(engine, report)
+        _verify(engine, report)
         return report
     finally:
         engine.dispose()
 
 
-def _check(engine: sa.Engine, report: DemoReport) -> None:
-    """Every qualifying order has exactly one snapshot, equal to what the transform gives."""
-    meta = sa.MetaData()
-    orders = sa.Table("orders", meta, autoload_with=engine)
-    snaps = sa.Table(workload.TARGET_TABLE, meta, autoload_with=engine)
-    final = orders.c.status.in_(workload.FINAL_STATUSES)
-    with connect(engine) as conn:
-        report.snapshots = conn.execute(sa.select(sa.func.count()).select_from(snaps)).scalar_one()
-        distinct = conn.execute(
-            sa.select(sa.func.count(sa.distinct(snaps.c.order_id)))
-        ).scalar_one()
-        missing = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(orders)
-            .where(final)
-            .where(~sa.exists().where(snaps.c.order_id == orders.c.id))
-        ).scalar_one()
-        first = conn.execute(sa.select(snaps).order_by(snaps.c.order_id).limit(1)).first()
-    if report.snapshots != report.qualifying:
-        report.problems.append(f"{report.snapshots} snapshots for {report.qualifying} orders")
-    if distinct != report.snapshots:
-        report.problems.append(f"{report.snapshots - distinct} duplicate snapshots")
-    if missing:
-        report.problems.append(f"{missing} qualifying orders have no snapshot")
-    if first is not None and not _matches(engine, first._mapping):
-        report.problems.append(f"snapshot of order {first.order_id} differs from the transform")
-
-
-def _matches(engine: sa.Engine, stored: sa.RowMapping) -> bool:
-    """Recompute one order's snapshot through the engine's own reader and compare as JSON."""
-    from ..dialects import dialect_for
-    from ..reading import ChunkReader
-    from ..schema import resolve_source
-
-    with connect(engine) as conn:
-        plan = resolve_source(conn, migration)
-        chunk = ChunkReader(plan, dialect_for(conn)).read(conn, (stored["order_id"] - 1,), 1)
-    expected = snapshot(chunk.rows[0], chunk.related[0])["snapshot"]
-    value = stored["snapshot"]
-    got = documents.loads(value) if isinstance(value, str) else value
-    return bool(documents.loads(documents.dumps(expected)) == documents.loads(documents.dumps(got)))
+def _verify(engine: sa.Engine, report: DemoReport) -> None:
+    """Every finished order has exactly one snapshot, equal to what the transform gives now."""
+    t0 = time.monotonic()
+    found = verify(migration, engine, all_rows=True)
+    report.verify, report.verify_seconds = found, time.monotonic() - t0
+    report.snapshots = found.target_rows
+    if not found.ok:
+        report.problems.append("the snapshots do not match the orders (see the verify lines)")

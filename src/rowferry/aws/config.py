@@ -1,0 +1,118 @@
+"""The handler's configuration: environment variables, read and checked before any connection.
+
+========================== ==================================================================
+``ROWFERRY_MIGRATION``     the migration inside the bundle: ``module:attribute``, ``module``
+                           (its ``migration`` variable) or a ``.py`` path. Required.
+``ROWFERRY_SOURCE``        source database URL, and/or
+``ROWFERRY_SOURCE_SECRET`` a Secrets Manager secret id/ARN holding it (with both, the secret's
+                           fields fill in the URL: an RDS-managed secret has only the login)
+``ROWFERRY_TARGET``        target database URL, and/or
+``ROWFERRY_TARGET_SECRET`` a secret holding it (neither: the target is the source)
+``ROWFERRY_SAFETY_MARGIN`` seconds kept free before Lambda's timeout (default 3)
+``ROWFERRY_CHUNK_SIZE``    root rows per chunk (default 1000)
+``ROWFERRY_MAX_BAD_ROWS``  quarantined rows per invocation before it fails (default 100)
+``ROWFERRY_DISABLE_SCHEDULE`` ``name[,group]``: disable this EventBridge Scheduler schedule
+                           once the migration is done (opt-in; group defaults to ``default``)
+========================== ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .. import defaults
+from ..errors import ConfigError
+
+#: Seconds kept free before Lambda's timeout: the trip's last state update, closing the
+#: connections, flushing logs and metrics, and a chunk slower than predicted.
+DEFAULT_SAFETY_MARGIN = 3.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A database given as a URL, or as a Secrets Manager secret that holds its credentials."""
+
+    url: str | None = None
+    secret: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleRef:
+    """An EventBridge Scheduler schedule: its name and group."""
+
+    name: str
+    group: str = "default"
+
+
+@dataclass(frozen=True)
+class LambdaConfig:
+    migration: str
+    source: Endpoint
+    target: Endpoint | None = None
+    safety_margin: float = DEFAULT_SAFETY_MARGIN
+    chunk_size: int = defaults.CHUNK_SIZE
+    max_bad_rows: int = defaults.MAX_BAD_ROWS
+    disable_schedule: ScheduleRef | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LambdaConfig:
+        """Read the configuration; every problem found is named in one :class:`ConfigError`."""
+        problems: list[str] = []
+        migration = env.get("ROWFERRY_MIGRATION", "").strip()
+        if not migration:
+            problems.append("ROWFERRY_MIGRATION is not set (e.g. 'order_history:migration')")
+        source = _endpoint(env, "SOURCE", problems, required=True)
+        target = _endpoint(env, "TARGET", problems, required=False)
+        margin = _number(env, "ROWFERRY_SAFETY_MARGIN", DEFAULT_SAFETY_MARGIN, 0.0, problems)
+        chunk = _number(env, "ROWFERRY_CHUNK_SIZE", defaults.CHUNK_SIZE, 1, problems)
+        bad = _number(env, "ROWFERRY_MAX_BAD_ROWS", defaults.MAX_BAD_ROWS, 0, problems)
+        schedule = _schedule(env.get("ROWFERRY_DISABLE_SCHEDULE", ""), problems)
+        if problems:
+            raise ConfigError("invalid Lambda configuration: " + "; ".join(problems))
+        return cls(
+            migration=migration,
+            source=source or Endpoint(),
+            target=target,
+            safety_margin=float(margin),
+            chunk_size=int(chunk),
+            max_bad_rows=int(bad),
+            disable_schedule=schedule,
+        )
+
+
+def _endpoint(
+    env: Mapping[str, str], side: str, problems: list[str], *, required: bool
+) -> Endpoint | None:
+    url = env.get(f"ROWFERRY_{side}", "").strip() or None
+    secret = env.get(f"ROWFERRY_{side}_SECRET", "").strip() or None
+    if required and not (url or secret):
+        problems.append(f"set ROWFERRY_{side} (a database URL) or ROWFERRY_{side}_SECRET")
+    return Endpoint(url, secret) if (url or secret) else None
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: float, minimum: float, problems: list[str]
+) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    integral = isinstance(default, int)
+    try:
+        value = int(text) if integral else float(text)
+    except ValueError:
+        problems.append(f"{name}={text!r} is not {'an integer' if integral else 'a number'}")
+        return default
+    if value < minimum:
+        problems.append(f"{name}={text!r} must be at least {minimum:g}")
+    return value
+
+
+def _schedule(text: str, problems: list[str]) -> ScheduleRef | None:
+    parts = [p.strip() for p in text.split(",")] if text.strip() else []
+    if not parts:
+        return None
+    if len(parts) > 2 or not all(parts):
+        problems.append(f"ROWFERRY_DISABLE_SCHEDULE={text!r} must be 'name' or 'name,group'")
+        return None
+    return ScheduleRef(*parts)

@@ -1,0 +1,169 @@
+"""The Lambda entry point: ``rowferry.aws.handler.handler``, one trip per invocation.
+
+Each invocation reads its configuration from the environment (:mod:`rowferry.aws.config`),
+returns at once when the migration is already done, and otherwise runs one trip whose budget is
+the invocation's remaining time minus the safety margin: a chunk predicted not to finish inside
+it is not started, so the function ends by itself before Lambda's timeout. The result is a JSON
+object::
+
+    {"status": "done" | "more" | "failed", "migration": ..., "reason": ..., "rows": ...,
+     "rows_written": ..., "rows_quarantined": ..., "chunks": ..., "retries": ...,
+     "rows_done": ..., "rows_total": ..., "cursor": [...], "seconds": ...,
+     "budget_seconds": ..., "invocation_seconds": ..., "error": {"type", "message"}?,
+     "schedule": "disabled" | "already disabled" | "error: ..."?}
+
+``more`` means "invoke me again" (the budget ran out, or another run holds the lease).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from .. import state
+from ..connections import connect, create_engine, mask_secrets
+from ..engine import Budget, RunResult, run
+from ..errors import AlreadyRunning, RowferryError
+from ..loader import load
+from ..spec import Migration
+from . import schedule, secrets, telemetry
+from .config import LambdaConfig, ScheduleRef
+from .context import LambdaContext
+
+#: Below this many seconds of budget the invocation does not even connect.
+MIN_BUDGET_SECONDS = 1.0
+
+logger = telemetry.logger
+
+
+@telemetry.metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Run one trip of the configured migration inside this invocation's time."""
+    started = time.monotonic()
+    try:
+        config = LambdaConfig.from_env(os.environ)
+        with telemetry.library_logs():
+            result = _invoke(config, context)
+    except RowferryError as exc:
+        logger.error("invocation failed: %s", exc)
+        result = _failed(exc)
+    except Exception as exc:  # a bug: keep the traceback in the log, still answer in JSON
+        logger.exception("invocation failed with an unexpected error")
+        result = _failed(exc)
+    result["invocation_seconds"] = round(time.monotonic() - started, 3)
+    telemetry.record(result)
+    logger.info("invocation %s: %s", result["status"], result["reason"], extra={"result": result})
+    return result
+
+
+def _invoke(config: LambdaConfig, context: LambdaContext) -> dict[str, Any]:
+    migration = load(config.migration)
+    logger.append_keys(migration=migration.name)
+    source = secrets.resolve(config.source)
+    target = secrets.resolve(config.target) if config.target else None
+    result = _already_done(migration.name, target or source)
+    if result is None:
+        budget = context.get_remaining_time_in_millis() / 1000 - config.safety_margin
+        result = _trip(config, migration, source, target, budget)
+    if result["status"] == "done" and config.disable_schedule is not None:
+        result["schedule"] = _disable_schedule(config.disable_schedule)
+    return result
+
+
+def _already_done(name: str, target: str) -> dict[str, Any] | None:
+    """The result of a done migration, from one query on its state row; None otherwise."""
+    with connect(create_engine(target)) as conn:
+        found = state.read(conn, name) if state.table_exists(conn) else None
+        conn.rollback()
+    if found is None or found.status != "done":
+        return None
+    return _summary(
+        "done",
+        name,
+        "already done",
+        rows_done=found.rows_read,
+        rows_total=found.rows_total,
+        cursor=json.loads(found.cursor_json) if found.cursor_json else None,
+    )
+
+
+def _trip(
+    config: LambdaConfig, migration: Migration, source: str, target: str | None, budget: float
+) -> dict[str, Any]:
+    name = migration.name
+    if budget < MIN_BUDGET_SECONDS:
+        reason = f"only {max(budget, 0):.2f} s of budget left after the safety margin"
+        return _summary("more", name, reason, budget_seconds=round(budget, 3))
+    logger.info("starting a trip with a budget of %.2f s", budget)
+    try:
+        outcome = run(
+            migration,
+            source,
+            target,
+            budget=Budget(seconds=budget, max_bad_rows=config.max_bad_rows),
+            chunk_size=config.chunk_size,
+        )
+    except AlreadyRunning as exc:
+        logger.warning("%s", exc)
+        return _summary("more", name, str(exc), budget_seconds=round(budget, 3))
+    return _from_run(outcome, budget)
+
+
+def _from_run(outcome: RunResult, budget: float) -> dict[str, Any]:
+    return _summary(
+        "done" if outcome.done else "more",
+        outcome.migration,
+        outcome.reason,
+        rows=outcome.rows_read,
+        rows_written=outcome.rows_written,
+        rows_quarantined=outcome.rows_quarantined,
+        chunks=outcome.chunks,
+        retries=outcome.retries,
+        rows_done=outcome.rows_done,
+        rows_total=outcome.rows_total,
+        cursor=outcome.cursor,
+        seconds=round(outcome.seconds, 3),
+        budget_seconds=round(budget, 3),
+    )
+
+
+def _summary(status: str, migration: str | None, reason: str, **fields: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "status": status,
+        "migration": migration,
+        "reason": reason,
+        "rows": 0,
+        "rows_written": 0,
+        "rows_quarantined": 0,
+        "chunks": 0,
+        "retries": 0,
+        "rows_done": None,
+        "rows_total": None,
+        "cursor": None,
+        "seconds": 0.0,
+        "budget_seconds": None,
+    }
+    result.update(fields)
+    return result
+
+
+def _failed(exc: Exception) -> dict[str, Any]:
+    message = mask_secrets(str(exc)) or type(exc).__name__
+    migration = logger.get_current_keys().get("migration")
+    result = _summary("failed", migration, message)
+    result["error"] = {"type": type(exc).__name__, "message": message}
+    return result
+
+
+def _disable_schedule(ref: ScheduleRef) -> str:
+    try:
+        changed = schedule.disable(ref)
+    except RowferryError as exc:
+        logger.warning("%s", exc)
+        return f"error: {exc}"
+    if changed:
+        logger.info("migration done: schedule %r disabled", ref.name)
+    return "disabled" if changed else "already disabled"
