@@ -67,3 +67,20 @@ def test_a_checkpoint_after_another_run_took_over_fails_instead_of_writing(db_ur
         written = conn.exec_driver_sql("SELECT COUNT(*) FROM order_snapshots").scalar()
     engine.dispose()
     assert written == 10  # the first chunk committed; the fenced second one did not
+
+
+def test_a_run_that_lost_its_lease_stops_when_its_writes_meet_its_successors_rows(
+    db_url: str,
+) -> None:
+    reference.build(db_url, orders=200)
+    taken_over: list[rowferry.RunResult] = []
+
+    def successor_takes_over(event: rowferry.ChunkDone) -> None:
+        if not taken_over:  # this run stalls: its lease expires, another run does everything
+            _set_lease(db_url, "stalled-host:1:abc", state.utcnow() - dt.timedelta(seconds=1))
+            taken_over.append(rowferry.run(migration, db_url, chunk_size=10))
+
+    with pytest.raises(rowferry.CheckpointConflict, match="another run took over"):
+        rowferry.run(migration, db_url, chunk_size=10, on_chunk=successor_takes_over)
+    assert taken_over[0].done
+    assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import cursor, failpoints, quarantine, schema, state, transforming
-from .errors import MigrationFailed
+from .errors import CheckpointConflict, MigrationFailed
 from .reading import ChunkReader
 from .spec import Migration
 from .stops import ChunkTimer
@@ -71,7 +71,7 @@ class ChunkProcessor:
         failpoints.reached("after_read")
         result = transforming.apply(self.migration, self.key_names, chunk.rows, chunk.related)
         self._check_columns(result)
-        written = self.write(result)
+        written = self.write(result, fence=lambda: self._check_lease(current))
         failpoints.reached("after_write")
         failures = [(f.key, f.reason, f.source) for f in result.failures]
         quarantine.add(self.dst, self.migration.name, failures)
@@ -91,6 +91,15 @@ class ChunkProcessor:
         failpoints.reached("after_commit")
         return Outcome(len(chunk.rows), written, len(failures), chunk.last_key), current
 
+    def _check_lease(self, current: state.MigrationState) -> None:
+        found = state.read(self.dst, self.migration.name)
+        self.dst.rollback()
+        if found is None or found.token != current.token:
+            raise CheckpointConflict(
+                f"migration {self.migration.name!r}: another run took over this run's lease; "
+                "nothing from this chunk was committed"
+            )
+
     def _check_columns(self, result: transforming.Transformed) -> None:
         if self._columns_checked or not result.groups:
             return
@@ -99,8 +108,14 @@ class ChunkProcessor:
             schema.check_output_columns(self.writer.plan, columns, self.migration)
             self._columns_checked = True
 
-    def write(self, result: transforming.Transformed) -> int:
-        """Write every group; if the database rejects some, set those aside as failures."""
+    def write(
+        self, result: transforming.Transformed, fence: Callable[[], None] | None = None
+    ) -> int:
+        """Write every group; if the database rejects some, set those aside as failures.
+
+        ``fence`` runs after a rejected write, before looking for the bad rows: a run that lost
+        its lease (and so meets the rows its successor wrote) stops there instead.
+        """
         outputs = result.outputs
         if not outputs:
             return 0
@@ -110,6 +125,8 @@ class ChunkProcessor:
             if self.is_transient(exc):
                 raise
             self.dst.rollback()
+        if fence is not None:
+            fence()
         bad = BadRows(self.writer, self.dst, self.is_transient).find(result.groups)
         self._refuse_if_all_bad(result, bad)
         rejected = {id(group) for group, _ in bad}
