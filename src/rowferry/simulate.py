@@ -190,10 +190,10 @@ def _run_child(
     )
     on_purpose = kill_after is not None and kill_after < limits.timeout
     kill_at = started + (kill_after if on_purpose and kill_after is not None else limits.timeout)
-    peak: float | None = None
+    peak = 0.0
     killed: str | None = None
     while proc.poll() is None:
-        peak = max(peak or 0.0, peak_rss_mb(proc.pid) or 0.0) or peak
+        peak = max(peak, peak_rss_mb(proc.pid) or 0.0)
         now = time.monotonic()
         if now >= kill_at:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -201,7 +201,7 @@ def _run_child(
             killed = "on purpose" if on_purpose else "timeout"
             break
         time.sleep(min(POLL_SECONDS, kill_at - now))
-    return proc.returncode, killed, time.monotonic() - started, peak
+    return proc.returncode, killed, time.monotonic() - started, peak or None
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from .. import state
-from ..connections import connect, create_engine, mask_secrets
+from ..connections import connect, create_engine, mask_secrets, parse_url
 from ..engine import Budget, RunResult, run
 from ..errors import AlreadyRunning, RowferryError
 from ..loader import load
@@ -34,6 +34,9 @@ from .context import LambdaContext
 
 #: Below this many seconds of budget the invocation does not even connect.
 MIN_BUDGET_SECONDS = 1.0
+#: A database that does not answer fails the invocation after this long, with a message,
+#: instead of running into Lambda's timeout (libpq waits for TCP's own timeout by default).
+CONNECT_TIMEOUT_SECONDS = 5
 
 logger = telemetry.logger
 
@@ -62,8 +65,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def _invoke(config: LambdaConfig, context: LambdaContext) -> dict[str, Any]:
     migration = load(config.migration)
     logger.append_keys(migration=migration.name)
-    source = secrets.resolve(config.source)
-    target = secrets.resolve(config.target) if config.target else None
+    source = _with_connect_timeout(secrets.resolve(config.source))
+    target = _with_connect_timeout(secrets.resolve(config.target)) if config.target else None
     result = _already_done(migration.name, target or source)
     if result is None:
         budget = context.get_remaining_time_in_millis() / 1000 - config.safety_margin
@@ -73,8 +76,16 @@ def _invoke(config: LambdaConfig, context: LambdaContext) -> dict[str, Any]:
     return result
 
 
+def _with_connect_timeout(url: str) -> str:
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite" or "connect_timeout" in parsed.query:
+        return url
+    parsed = parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_SECONDS)})
+    return parsed.render_as_string(hide_password=False)
+
+
 def _already_done(name: str, target: str) -> dict[str, Any] | None:
-    """The result of a done migration, from one query on its state row; None otherwise."""
+    """The result of a done migration, read from its state row alone; None otherwise."""
     with connect(create_engine(target)) as conn:
         found = state.read(conn, name) if state.table_exists(conn) else None
         conn.rollback()

@@ -42,9 +42,9 @@ def disable(schedule: ScheduleRef, client: Any = None) -> bool:
     where = f"schedule {schedule.name!r} (group {schedule.group!r})"
     try:
         if client is None:
-            import boto3  # type: ignore[import-untyped, unused-ignore]
+            from .secrets import client as aws_client
 
-            client = boto3.client("scheduler")
+            client = aws_client("scheduler")
         current = client.get_schedule(Name=schedule.name, GroupName=schedule.group)
         if current.get("State") == "DISABLED":
             return False

@@ -23,6 +23,9 @@ from .config import Endpoint
 
 #: How long a warm container keeps a secret before reading it again.
 CACHE_SECONDS = 300.0
+#: AWS API calls give up quickly (botocore waits 60 s by default): an unreachable endpoint
+#: (a VPC without NAT or endpoint) must fail with a message, not run into Lambda's timeout.
+AWS_TIMEOUTS = {"connect_timeout": 3, "read_timeout": 5, "retries": {"max_attempts": 2}}
 
 #: RDS ``engine`` values and the SQLAlchemy driver rowferry uses for them.
 DRIVERS = {
@@ -105,15 +108,22 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-def _fetch(secret_id: str) -> str:
+def client(service: str) -> Any:
+    """A boto3 client with short timeouts."""
     import boto3  # type: ignore[import-untyped, unused-ignore]
+    from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
+
+    return boto3.client(service, config=Config(**AWS_TIMEOUTS))
+
+
+def _fetch(secret_id: str) -> str:
     from botocore.exceptions import (  # type: ignore[import-untyped, unused-ignore]
         BotoCoreError,
         ClientError,
     )
 
     try:
-        response = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
+        response = client("secretsmanager").get_secret_value(SecretId=secret_id)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
         transient = code in ("ThrottlingException", "InternalServiceError")
