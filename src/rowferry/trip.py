@@ -46,8 +46,7 @@ class Trip:
         self.src, self.dst = src, dst
         self.chunk_size = chunk_size
         self.budget = budget
-        self.source = schema.resolve_source(src, migration)
-        self.target = schema.resolve_target(dst, migration, [c.name for c in self.source.key])
+        self.source, self.target = schema.resolve(src, dst, migration)
         schema.check_copy_columns(self.source, self.target, migration)
         self.dialects = (dialect_for(src), dialect_for(dst))
         self.processor = ChunkProcessor(
