@@ -45,7 +45,10 @@ def _start(url: str, failpoint: str | None = None) -> subprocess.Popen[bytes]:
 
 def _committed(url: str) -> tuple[int, int]:
     """(snapshots in the target, rows the committed checkpoint says were written)."""
-    engine = sa.create_engine(url)
+    # one snapshot for both reads: a run killed just after sending COMMIT is committed by the
+    # server a moment later, and two separate reads could see the checkpoint without its rows
+    isolation = "SERIALIZABLE" if url.startswith("sqlite") else "REPEATABLE READ"
+    engine = sa.create_engine(url, isolation_level=isolation)
     with engine.connect() as conn:
         count = conn.exec_driver_sql("SELECT COUNT(*) FROM order_snapshots").scalar_one()
         saved = (

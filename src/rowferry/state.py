@@ -181,7 +181,12 @@ def begin_trip(
     A migration that is done is returned as it is, without a lease.
     """
     try:
-        current = read(conn, name, lock=True) or _insert(conn, name, key_columns, source)
+        current = read(conn, name, lock=True)
+        if current is None:  # a new migration: create its row on its own, then lock it
+            conn.rollback()
+            _insert(conn, name, key_columns, source)
+            current = read(conn, name, lock=True)
+            assert current is not None
         _check_startable(current, key_columns, owner)
         if current.status == "done":
             conn.rollback()
@@ -217,7 +222,10 @@ def begin_trip(
     return started
 
 
-def _insert(conn: sa.Connection, name: str, key_columns: str, source: str) -> MigrationState:
+def _insert(conn: sa.Connection, name: str, key_columns: str, source: str) -> None:
+    """Create a migration's row in a transaction of its own. When two runs start a new
+    migration at once, the second INSERT waits for the first and fails on the duplicate key:
+    the row exists either way (no locking read holds a gap lock here, so no deadlock)."""
     now = utcnow()
     values = dict(
         name=name,
@@ -243,12 +251,9 @@ def _insert(conn: sa.Connection, name: str, key_columns: str, source: str) -> Mi
     )
     try:
         conn.execute(_t.insert().values(**values))
+        conn.commit()
     except sa.exc.IntegrityError:
         conn.rollback()
-        raise AlreadyRunning(
-            f"migration {name!r} is being started by another run at this moment", "?", "?"
-        ) from None
-    return MigrationState(**values)  # type: ignore[arg-type]
 
 
 def _check_startable(current: MigrationState, key_columns: str, owner: str) -> None:
