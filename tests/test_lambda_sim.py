@@ -30,7 +30,7 @@ from tests.conftest import create_database, drop_database
 ORDERS = 12_000
 MIGRATION = "rowferry.demo.order_history:migration"
 LIMITS = Limits(timeout=3.0, memory_mb=512)  # 7,178 snapshots: 2 s or more of work
-SLOW_LIMITS = Limits(timeout=10.0, memory_mb=512)  # 20 ms per packet: ~1 s per chunk of 1,000
+SLOW_LIMITS = Limits(timeout=10.0, memory_mb=512)  # 20 ms per packet: ~0.5 s per chunk of 250
 
 
 class Workload:
@@ -109,7 +109,7 @@ def test_with_20_ms_per_packet_no_invocation_is_killed(fresh: Workload) -> None:
     server = sa.make_url(fresh.url)
     with LatencyProxy(server.host or "127.0.0.1", server.port or 0, delay_ms=20) as proxy:
         sim = simulate(
-            fresh.env(proxy.route(fresh.url), chunk_size=1000), SLOW_LIMITS, max_invocations=20
+            fresh.env(proxy.route(fresh.url), chunk_size=250), SLOW_LIMITS, max_invocations=20
         )
     assert len(sim.invocations) >= 2, _describe(sim)
     assert_within_limits(sim, SLOW_LIMITS)
