@@ -28,16 +28,30 @@ Exit statuses:
 
 
 class Failure(click.ClickException):
-    """A library error shown as ``Error: message`` with the exit status of its kind."""
+    """A library error shown as ``Error: message``, exit status 1 (see :func:`failure`)."""
 
-    def __init__(self, error: RowferryError) -> None:
-        super().__init__(str(error))
-        if isinstance(error, ConfigError | ConnectError):
-            self.exit_code = defaults.EXIT_CONFIG
-        elif isinstance(error, AlreadyRunning):
-            self.exit_code = defaults.EXIT_ALREADY_RUNNING
-        else:
-            self.exit_code = defaults.EXIT_FAILED
+    exit_code = defaults.EXIT_FAILED
+
+
+class Refused(Failure):
+    """Bad arguments, migration file, URL or schema: nothing was written."""
+
+    exit_code = defaults.EXIT_CONFIG
+
+
+class Busy(Failure):
+    """Another run holds the migration's lease."""
+
+    exit_code = defaults.EXIT_ALREADY_RUNNING
+
+
+def failure(error: RowferryError) -> Failure:
+    """The CLI error, with the exit status of the library error's kind."""
+    if isinstance(error, ConfigError | ConnectError):
+        return Refused(str(error))
+    if isinstance(error, AlreadyRunning):
+        return Busy(str(error))
+    return Failure(str(error))
 
 
 def library_errors(func: F) -> F:
@@ -46,7 +60,7 @@ def library_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except RowferryError as exc:
-            raise Failure(exc) from exc
+            raise failure(exc) from exc
 
     return wrapper  # type: ignore[return-value]
 
