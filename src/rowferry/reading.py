@@ -27,7 +27,6 @@ class Chunk:
     rows: list[Row]
     related: list[Related]
     last_key: cursor.Key | None
-    statements: int
 
 
 def chunk_select(plan: SourcePlan, after: cursor.Key | None, limit: int) -> sa.Select[Any]:
@@ -91,18 +90,17 @@ class ChunkReader:
     def _load(self, conn: sa.Connection, stmt: sa.Select[Any]) -> Chunk:
         rows = _as_dicts(conn.execute(stmt))
         if not rows:
-            return Chunk([], [], None, 1)
+            return Chunk([], [], None)
         loader = _RelationLoader(conn, self.dialect)
         related = loader.load(self.plan.relations, rows)
         last = tuple(rows[-1][k] for k in self.key_names)
-        return Chunk(rows, related, last, 1 + loader.statements)
+        return Chunk(rows, related, last)
 
 
 class _RelationLoader:
     def __init__(self, conn: sa.Connection, dialect: Dialect) -> None:
         self.conn = conn
         self.dialect = dialect
-        self.statements = 0
 
     def load(self, relations: Sequence[RelationPlan], parents: list[Row]) -> list[Related]:
         """For each parent, a dict ``{relation name: row, None or list of rows}``."""
@@ -122,7 +120,6 @@ class _RelationLoader:
         for start in range(0, len(keys), step):
             result = self.conn.execute(relation_select(rel, keys[start : start + step]))
             rows.extend(_as_dicts(result))
-            self.statements += 1
         if rel.children:
             for row, nested in zip(rows, self.load(rel.children, rows), strict=True):
                 row.update(nested)
