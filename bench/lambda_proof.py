@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 plans.append((0.0, {int(number): float(seconds)}))
             for latency, kill in plans:
                 runs.append(_run(server, url, latency, kill, limits, args, expected))
-                _start_over(url)
+                reference.start_over(url)
         finally:
             drop_database(url)
     REPORT.write_text(_report(runs, versions, args, limits, time.monotonic() - started))
@@ -187,15 +187,6 @@ def _rows_done(url: str) -> int:
         found = state.read(conn, order_history.migration.name) if state.table_exists(conn) else None
     engine.dispose()
     return 0 if found is None else found.rows_read
-
-
-def _start_over(url: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM order_snapshots")
-    with engine.connect() as conn:
-        state.reset(conn, order_history.migration.name)
-    engine.dispose()
 
 
 def _version(url: str) -> str:

@@ -89,3 +89,17 @@ def snapshots(url: str, table: str = "order_snapshots") -> dict[int, Any]:
         assert doc["status"] == status
         found[order_id] = doc
     return found
+
+
+def start_over(url: str, name: str = "order-history") -> None:
+    """Empty order_snapshots and forget the migration's progress and quarantine (creating
+    rowferry's tables if they are not there yet)."""
+    from rowferry import state
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM order_snapshots")
+    with engine.connect() as conn:
+        state.ensure_table(conn)
+        state.reset(conn, name)
+    engine.dispose()

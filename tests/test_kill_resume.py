@@ -60,15 +60,6 @@ def _committed(url: str) -> tuple[int, int]:
     return int(count), 0 if saved is None else saved.rows_written
 
 
-def _start_over(url: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM order_snapshots")
-    with engine.connect() as conn:
-        state.reset(conn, order_history.migration.name)
-    engine.dispose()
-
-
 def _finish(url: str) -> None:
     proc = _start(url)
     assert proc.wait(timeout=120) == 0, proc.stderr.read()  # type: ignore[union-attr]
@@ -101,7 +92,7 @@ def _kill_at_random(url: str, kills: int, window: float, expected: dict[int, obj
             proc.send_signal(signal.SIGKILL)
         if proc.wait(timeout=60) == 0:
             assert reference.snapshots(url) == expected
-            _start_over(url)
+            reference.start_over(url)
             continue
         assert proc.returncode == -signal.SIGKILL, proc.stderr.read()  # type: ignore[union-attr]
         written, accounted = _committed(url)
@@ -119,18 +110,18 @@ def test_killed_at_any_instant_and_resumed_equals_one_uninterrupted_run(db_url: 
     assert rowferry.run(order_history.migration, db_url, chunk_size=int(CHUNK)).done
     uninterrupted = reference.snapshots(db_url)
     assert uninterrupted == reference.expected_snapshots(db_url)
-    _start_over(db_url)
+    reference.start_over(db_url)
 
     started = time.monotonic()
     _finish(db_url)
     window = time.monotonic() - started
     assert reference.snapshots(db_url) == uninterrupted
-    _start_over(db_url)
+    reference.start_over(db_url)
 
     assert _kill_at_failpoints(db_url) == 8
     _finish(db_url)
     assert reference.snapshots(db_url) == uninterrupted
-    _start_over(db_url)
+    reference.start_over(db_url)
 
     mid_run = _kill_at_random(db_url, kills=16, window=window, expected=uninterrupted)
     assert mid_run >= 4

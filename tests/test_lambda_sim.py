@@ -42,13 +42,7 @@ class Workload:
         self.expected = reference.expected_snapshots(url)
 
     def start_over(self) -> None:
-        engine = sa.create_engine(self.url)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM order_snapshots")
-        with engine.connect() as conn:
-            if state.table_exists(conn):
-                state.reset(conn, order_history.migration.name)
-        engine.dispose()
+        reference.start_over(self.url)
 
     def env(self, url: str | None = None, *, chunk_size: int = 250) -> dict[str, str]:
         return {

@@ -43,16 +43,7 @@ class Trips(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         BROKEN.clear()
-        self._start_over()
-
-    def _start_over(self) -> None:
-        engine = sa.create_engine(self.url)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM order_snapshots")
-        with engine.connect() as conn:
-            state.ensure_table(conn)
-            state.reset(conn, MIGRATION.name)
-        engine.dispose()
+        reference.start_over(self.url)
 
     @rule(chunks=st.integers(1, 4))
     def run(self, chunks: int) -> None:
@@ -72,7 +63,7 @@ class Trips(RuleBasedStateMachine):
 
     @rule()
     def reset(self) -> None:
-        self._start_over()
+        reference.start_over(self.url)
 
     @rule()
     def concurrent_runs(self) -> None:
