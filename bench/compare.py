@@ -1,27 +1,31 @@
-"""First cut of the speed comparison of SCENARIO.md: naive, handmade and rowferry on the same data.
+"""The speed benchmark suite of the snapshot job: every approach on the same data, same run.
 
-``python -m bench.compare [--orders 2700,100000] [--servers mariadb,postgresql]`` builds the
-reference workload in a fresh database per server and size, then times on the same data:
+``python -m bench.compare --orders 2700,100000,1000000 --servers mariadb,postgresql,sqlite
+[--approaches naive,handmade,...] [--naive-cap 120] [--report PATH]`` builds the reference
+workload once per server and size (a fresh database, dropped afterwards; SQLite in /tmp), then
+runs each approach of bench/approaches.py on it in a process of its own
+(``python -m bench.compare_one``), emptying the target and rowferry's state in between. It
+records the wall time from connect to finish measured in the child, the statements and commits
+it sent, the child's peak RSS (``wait4`` in bench/launcher.py, which starts the children), and
+whether the result is correct (bench/check.py), then writes the report (bench/compare_report.py,
+bench/compare_targets.py) to ``bench/compare-report.md`` or ``--report``.
 
-- naive: attempt 3 of SCENARIO.md (OFFSET pages of 100 orders, relations loaded per order,
-  one INSERT and one COMMIT per snapshot);
-- handmade: keyset chunks of 1,000, one query per relation per chunk, one multi-row INSERT and
-  one COMMIT per chunk, no checkpoint and no lease;
-- rowferry: ``rowferry.run`` with its defaults (every guarantee on).
-
-Each result is checked against the reference snapshots (count, no duplicate, every document
-equal). Not yet here: the server-side limit, dlt and pt-archiver, peak memory per approach.
-Writes ``bench/compare-report.md``.
+``naive`` and ``naive-1ms`` stop at ``--naive-cap`` seconds: their row gives the snapshots done
+and the rate over them, and only those snapshots are checked. ``naive-1ms`` goes through
+``bench.latency.ThreadProxy``, calibrated to add 1 ms per round trip and run in this process so
+that it does not weigh on the child's time or memory; SQLite has no network (n/a).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import platform
+import json
+import subprocess
+import sys
+import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,196 +33,162 @@ import sqlalchemy as sa
 from tests import reference
 from tests.conftest import create_database, drop_database
 
-import rowferry
-from rowferry import documents
-from rowferry.demo import order_history, workload
+from bench import check
+from bench.approaches import APPROACHES, CAPPED, LATENCY_MS
+from bench.compare_report import Result, Setup, render, server_settings
+from bench.latency import ThreadProxy
+from rowferry.demo import order_history
 
-RELATIONS = {
-    "items": "order_items",
-    "prescriptions": "prescriptions",
-    "payments": "payments",
-    "events": "order_status_events",
-}
+ROOT = Path(__file__).resolve().parent.parent
 REPORT = Path(__file__).with_name("compare-report.md")
+SERVERS = ("mariadb", "postgresql", "sqlite")
 
 
-def _rows(conn: sa.Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    result = conn.execute(sa.text(sql), params)
-    return [dict(r._mapping) for r in result]
+class Launcher:
+    """The small process (bench/launcher.py) that starts each child and reads its peak RSS."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.launcher"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(30)
+
+    def run(
+        self, approach: str, url: str, cap: float | None, timeout: float
+    ) -> tuple[dict[str, Any], float]:
+        """Run ``bench.compare_one``; its JSON line and its peak RSS in MB (10^6 bytes)."""
+        argv = [sys.executable, "-m", "bench.compare_one", approach, url]
+        if cap is not None:
+            argv += ["--cap", str(cap)]
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"argv": argv, "timeout": timeout}) + "\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self.proc.stdout.readline())
+        lines = answer["stdout"].strip().splitlines()
+        if answer["returncode"] != 0 or not lines:
+            tail = " / ".join(answer["stderr"].strip().splitlines()[-3:])
+            reason = "killed at the timeout" if answer["returncode"] < 0 else tail
+            return {"status": "error", "error": f"exit {answer['returncode']}: {reason}"}, 0.0
+        return json.loads(lines[-1]), answer["maxrss_kb"] * 1024 / 1e6  # ru_maxrss: KiB
 
 
-def _final() -> sa.BindParameter[Any]:
-    return sa.bindparam("s", list(workload.FINAL_STATUSES), expanding=True)
+@contextmanager
+def routed(url: str, server: str, approach: str, setup: Setup) -> Iterator[str]:
+    """``url``, or ``url`` through a latency proxy for the approaches that want one."""
+    if approach not in LATENCY_MS:
+        yield url
+        return
+    delay = setup.proxy_delay(server, url, LATENCY_MS[approach])
+    parsed = sa.make_url(url)
+    with ThreadProxy(parsed.host or "127.0.0.1", parsed.port or 0, delay_ms=delay) as proxy:
+        yield proxy.route(url)
 
 
-def naive(engine: sa.Engine) -> None:
-    """OFFSET pages of 100; relations per order; an INSERT and a COMMIT per snapshot."""
-    page = 0
-    with engine.connect() as conn:
-        while True:
-            stmt = sa.text(
-                "SELECT * FROM orders WHERE status IN :s ORDER BY id LIMIT 100 OFFSET :o"
-            ).bindparams(_final())
-            orders = [dict(r._mapping) for r in conn.execute(stmt, {"o": page * 100})]
-            if not orders:
-                return
-            for order in orders:
-                related: dict[str, Any] = {
-                    "patient": next(
-                        iter(
-                            _rows(
-                                conn,
-                                "SELECT * FROM patients WHERE id = :i",
-                                {"i": order["patient_id"]},
-                            )
-                        ),
-                        None,
-                    )
-                }
-                for name, table in RELATIONS.items():
-                    related[name] = _rows(
-                        conn,
-                        f"SELECT * FROM {table} WHERE order_id = :i ORDER BY id",
-                        {"i": order["id"]},
-                    )
-                row = order_history.snapshot(order, related)
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO order_snapshots (order_id, status, snapshot) "
-                        "VALUES (:o, :s, :d)"
-                    ),
-                    {
-                        "o": row["order_id"],
-                        "s": row["status"],
-                        "d": documents.dumps(row["snapshot"]),
-                    },
-                )
-                conn.commit()
-            page += 1
+def start_over(url: str) -> None:
+    """Empty the target and forget the progress of both demo migrations."""
+    migrations = [order_history.migration, getattr(order_history, "pushdown_migration", None)]
+    for migration in migrations:
+        if migration is not None:
+            reference.start_over(url, migration.name)
 
 
-def handmade(engine: sa.Engine) -> None:
-    """Keyset chunks of 1,000; one IN query per relation; one multi-row INSERT per chunk."""
-    last = 0
-    with engine.connect() as conn:
-        while True:
-            stmt = sa.text(
-                "SELECT * FROM orders WHERE status IN :s AND id > :last ORDER BY id LIMIT 1000"
-            ).bindparams(_final())
-            orders = [dict(r._mapping) for r in conn.execute(stmt, {"last": last})]
-            if not orders:
-                return
-            ids = [o["id"] for o in orders]
-            patients = {
-                p["id"]: p for p in _in(conn, "patients", "id", {o["patient_id"] for o in orders})
-            }
-            children = {
-                name: _grouped(_in(conn, table, "order_id", ids))
-                for name, table in RELATIONS.items()
-            }
-            values = []
-            for order in orders:
-                related = {"patient": patients.get(order["patient_id"])}
-                related |= {name: children[name].get(order["id"], []) for name in RELATIONS}
-                row = order_history.snapshot(order, related)
-                values.append((row["order_id"], row["status"], documents.dumps(row["snapshot"])))
-            _insert_many(conn, values)
-            conn.commit()
-            last = ids[-1]
+def measure(
+    server: str,
+    orders: int,
+    approach: str,
+    url: str,
+    expected: dict[int, bytes],
+    setup: Setup,
+    launcher: Launcher,
+) -> Result:
+    args = setup.args
+    result = Result(server=server, orders=orders, approach=approach, qualifying=len(expected))
+    if approach in LATENCY_MS and server == "sqlite":
+        result.status = "n/a"
+        return result
+    start_over(url)
+    cap = args.naive_cap if approach in CAPPED else None
+    with routed(url, server, approach, setup) as child_url:
+        out, result.rss_mb = launcher.run(approach, child_url, cap, args.timeout)
+    result.status = out["status"]
+    result.error = out.get("error")
+    if result.status == "ok":
+        result.seconds = out["seconds"]
+        result.statements, result.direct = out["statements"], out["direct"]
+        result.commits = out["commits"]
+        result.capped_at = cap if out["capped"] else None
+        result.verdict = check.check(url, orders, expected, capped=bool(out["capped"]))
+    return result
 
 
-def _in(conn: sa.Connection, table: str, column: str, keys: Any) -> list[dict[str, Any]]:
-    stmt = sa.text(f"SELECT * FROM {table} WHERE {column} IN :k ORDER BY {column}, id")
-    return (
-        _rows(conn, str(stmt), {})
-        if not keys
-        else [
-            dict(r._mapping)
-            for r in conn.execute(stmt.bindparams(sa.bindparam("k", list(keys), expanding=True)))
-        ]
-    )
+def run_size(server: str, orders: int, setup: Setup, launcher: Launcher) -> list[Result]:
+    args = setup.args
+    url = create_database(server, Path(tempfile.gettempdir()))
+    try:
+        started = time.perf_counter()
+        reference.build(url, orders=orders)
+        expected = check.expected_digests(url, orders)
+        print(
+            f"{server} {orders:,}: built and expected in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        setup.servers.setdefault(server, server_settings(url))
+        results = []
+        for approach in args.approaches:
+            result = measure(server, orders, approach, url, expected, setup, launcher)
+            print(result.line(), flush=True)
+            results.append(result)
+        return results
+    finally:
+        drop_database(url)
+        if server == "sqlite":
+            Path(sa.make_url(url).database or "").unlink(missing_ok=True)
 
 
-def _grouped(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        groups[row["order_id"]].append(row)
-    return groups
-
-
-def _insert_many(conn: sa.Connection, values: list[tuple[Any, ...]]) -> None:
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(
-        f"INSERT INTO order_snapshots (order_id, status, snapshot) VALUES ({mark}, {mark}, {mark})",
-        values,
-    )
-
-
-def with_rowferry(engine: sa.Engine) -> None:
-    assert rowferry.run(order_history.migration, engine).done
-
-
-APPROACHES: dict[str, Callable[[sa.Engine], None]] = {
-    "naive": naive,
-    "handmade": handmade,
-    "rowferry": with_rowferry,
-}
-
-
-def _measure(url: str, approach: Callable[[sa.Engine], None]) -> tuple[float, int]:
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM order_snapshots")
-        if sa.inspect(conn).has_table("rowferry_state"):
-            conn.exec_driver_sql("DELETE FROM rowferry_state")
-    statements = [0]
-    sa.event.listen(
-        engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1)
-    )
-    started = time.perf_counter()
-    approach(engine)
-    seconds = time.perf_counter() - started
-    engine.dispose()
-    return seconds, statements[0]
-
-
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--orders", default="2700")
-    parser.add_argument("--servers", default="mariadb,postgresql")
-    args = parser.parse_args()
-    lines = [
-        f"# Speed comparison (first cut), {dt.date.today()}",
-        "",
-        f"Machine: {platform.platform()}, Python {platform.python_version()}; servers on "
-        "this machine over TCP. Statements counted with SQLAlchemy's before_cursor_execute "
-        "(PostgreSQL COPY goes through psycopg directly and is not counted).",
-        "",
-        "| server | orders | approach | seconds | snapshots/s | statements/1,000 orders | "
-        "correct |",
-        "|---|---:|---|---:|---:|---:|---|",
-    ]
-    for server in args.servers.split(","):
-        for orders in [int(n) for n in args.orders.split(",")]:
-            url = create_database(server, Path("/tmp"))
-            try:
-                stats = reference.build(url, orders=orders)
-                expected = reference.expected_snapshots(url)
-                for name, approach in APPROACHES.items():
-                    seconds, statements = _measure(url, approach)
-                    ok = reference.snapshots(url) == expected
-                    rate = stats.qualifying / seconds
-                    per_k = statements * 1000 / stats.qualifying
-                    line = (
-                        f"| {server} | {orders:,} | {name} | {seconds:.2f} | {rate:,.0f} | "
-                        f"{per_k:,.0f} | {'yes' if ok else 'NO'} |"
-                    )
-                    print(line, flush=True)
-                    lines.append(line)
-            finally:
-                drop_database(url)
-    REPORT.write_text("\n".join(lines) + "\n")
-    print(f"wrote {REPORT}")
+    parser.add_argument("--orders", default="2700", help="comma-separated workload sizes")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="mariadb,postgresql,sqlite")
+    parser.add_argument("--approaches", default=",".join(APPROACHES), help="default: all")
+    parser.add_argument("--naive-cap", type=float, default=120.0, help="seconds (naive only)")
+    parser.add_argument("--timeout", type=float, default=7200.0, help="seconds per approach")
+    parser.add_argument("--report", type=Path, default=REPORT)
+    args = parser.parse_args(argv)
+    args.orders = [int(n.replace("_", "")) for n in args.orders.split(",")]
+    args.servers = args.servers.split(",")
+    args.approaches = args.approaches.split(",")
+    for kind, values, allowed in (
+        ("server", args.servers, SERVERS),
+        ("approach", args.approaches, tuple(APPROACHES)),
+    ):
+        for value in values:
+            if value not in allowed:
+                parser.error(f"unknown {kind} {value!r} (choose from {', '.join(allowed)})")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    setup = Setup.now(args)
+    launcher = Launcher()
+    results: list[Result] = []
+    try:
+        for server in args.servers:
+            for orders in args.orders:
+                results += run_size(server, orders, setup, launcher)
+                setup.finish()
+                args.report.write_text(render(setup, results))  # so far, if a later size fails
+    finally:
+        launcher.close()
+    print(f"wrote {args.report}")
 
 
 if __name__ == "__main__":

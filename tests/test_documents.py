@@ -37,3 +37,27 @@ def test_a_string_that_looks_like_a_marker_stays_a_string() -> None:
 def test_non_finite_decimals_are_refused() -> None:
     with pytest.raises(ValueError, match="JSON number"):
         documents.dumps([Decimal("NaN")])
+
+
+def test_integers_beyond_64_bits_and_exponent_decimals_still_render() -> None:
+    text = documents.dumps({"big": 2**70, "d": Decimal("1E+2"), "n": [Decimal("-0.5")]})
+    assert text == '{"big":1180591620717411303424,"d":100,"n":[-0.5]}'
+
+
+def test_unknown_types_are_refused_by_name() -> None:
+    with pytest.raises(TypeError, match="type object"):
+        documents.dumps({"x": object()})
+
+
+def test_the_fast_and_the_standard_library_renderings_agree() -> None:
+    document = {
+        "total": Decimal("12.50"),
+        "at": dt.datetime(2024, 1, 2, 3, 4, 5, 6),
+        "day": dt.date(2024, 2, 29),
+        "when": dt.time(7, 8, 9),
+        "id": uuid.UUID(int=5),
+        "raw": b"\x00\xff",
+        "text": 'quote " and \\ and \n and 王',
+        "list": [1, 2.5, None, True, {"nested": Decimal("-0.001")}],
+    }
+    assert documents.dumps(document) == documents._dumps_slowly(document)

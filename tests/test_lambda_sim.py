@@ -27,7 +27,7 @@ from rowferry.simulate import Invocation, Limits, Simulation, simulate
 from tests import reference
 from tests.conftest import create_database, drop_database
 
-ORDERS = 12_000
+ORDERS = 24_000
 MIGRATION = "rowferry.demo.order_history:migration"
 LIMITS = Limits(timeout=3.0, memory_mb=512)  # 7,178 snapshots: 2 s or more of work
 SLOW_LIMITS = Limits(timeout=10.0, memory_mb=512)  # 20 ms per packet: ~0.5 s per chunk of 250

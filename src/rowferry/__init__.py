@@ -21,6 +21,7 @@ from .errors import (
     TransientError,
 )
 from .loader import load
+from .shapes import Copy, Snapshot
 from .spec import BelongsTo, HasMany, Migration, Target
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "ChunkDone",
     "ConfigError",
     "ConnectError",
+    "Copy",
     "CursorError",
     "HasMany",
     "Migration",
@@ -41,6 +43,7 @@ __all__ = [
     "RowferryError",
     "RunResult",
     "SchemaError",
+    "Snapshot",
     "StateError",
     "Target",
     "TransientError",

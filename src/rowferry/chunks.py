@@ -14,9 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import cursor, failpoints, quarantine, schema, state, transforming
+from . import cursor, failpoints, quarantine, schema, sizing, state, transforming
 from .errors import CheckpointConflict, MigrationFailed
-from .reading import ChunkReader
+from .prefetch import Prefetcher
+from .reading import Chunk, ChunkReader
 from .spec import Migration
 from .stops import ChunkTimer
 from .writing import BadRows, Writer
@@ -30,6 +31,34 @@ class Outcome:
     written: int
     quarantined: int
     last_key: cursor.Key | None
+    #: estimated Python memory of one root row with its related rows (None: not measured)
+    bytes_per_row: float | None = None
+
+
+def commit(
+    conn: sa.Connection,
+    current: state.MigrationState,
+    last_key: cursor.Key,
+    counts: tuple[int, int, int],
+    seconds_per_row: float | None,
+    lease_until: Any,
+) -> state.MigrationState:
+    """Checkpoint a chunk (rows read, written, quarantined) in its transaction, then COMMIT."""
+    rows, written, quarantined = counts
+    current = state.checkpoint(
+        conn,
+        current,
+        cursor.encode(last_key),
+        rows,
+        written,
+        quarantined,
+        seconds_per_row,
+        lease_until,
+    )
+    failpoints.reached("before_commit")
+    conn.commit()
+    failpoints.reached("after_commit")
+    return current
 
 
 class ChunkProcessor:
@@ -50,6 +79,10 @@ class ChunkProcessor:
         self.is_transient = is_transient
         self.key_names = [c.name for c in reader.plan.key]
         self._columns_checked = False
+        #: reads the next chunk while this one is written (the trip sets it up)
+        self.prefetch: Prefetcher | None = None
+        #: the size the next chunk will have (an adaptive trip sets it; default: this one's)
+        self.next_limit: Callable[[], int] | None = None
 
     def process(
         self,
@@ -61,9 +94,7 @@ class ChunkProcessor:
     ) -> tuple[Outcome, state.MigrationState]:
         """Process and commit the chunk after ``after``; return what it did and the new state."""
         started = time.monotonic()
-        chunk = self.reader.read(self.src, after, limit)
-        if self.src is not self.dst:
-            self.src.rollback()
+        chunk = self._read(after, limit)
         if chunk.last_key is None:
             self.dst.rollback()
             return Outcome(0, 0, 0, None), current
@@ -76,20 +107,26 @@ class ChunkProcessor:
         failures = [(f.key, f.reason, f.source) for f in result.failures]
         quarantine.add(self.dst, self.migration.name, failures)
         timer.record(time.monotonic() - started, len(chunk.rows))
-        current = state.checkpoint(
+        current = commit(
             self.dst,
             current,
-            cursor.encode(chunk.last_key),
-            len(chunk.rows),
-            written,
-            len(failures),
+            chunk.last_key,
+            (len(chunk.rows), written, len(failures)),
             timer.seconds_per_row,
             lease_until,
         )
-        failpoints.reached("before_commit")
-        self.dst.commit()
-        failpoints.reached("after_commit")
-        return Outcome(len(chunk.rows), written, len(failures), chunk.last_key), current
+        size = sizing.bytes_per_row(chunk.rows, chunk.related)
+        return Outcome(len(chunk.rows), written, len(failures), chunk.last_key, size), current
+
+    def _read(self, after: cursor.Key | None, limit: int) -> Chunk:
+        chunk = self.prefetch.take(after, limit) if self.prefetch else None
+        if chunk is None:
+            chunk = self.reader.read(self.src, after, limit)
+            if self.src is not self.dst:
+                self.src.rollback()
+        if self.prefetch and chunk.last_key is not None and len(chunk.rows) == limit:
+            self.prefetch.start(chunk.last_key, self.next_limit() if self.next_limit else limit)
+        return chunk
 
     def _check_lease(self, current: state.MigrationState) -> None:
         found = state.read(self.dst, self.migration.name)

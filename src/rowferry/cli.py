@@ -4,6 +4,7 @@ library errors into a message and a documented exit status.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -18,6 +19,7 @@ from .cli_common import (
     CHUNK_SIZE,
     EXIT_STATUSES,
     NAME,
+    PUSHDOWN,
     SOURCE,
     TARGET,
     TARGET_REQUIRED,
@@ -30,6 +32,8 @@ from .cli_verify import verify as verify_command
 from .connections import connect, create_engine
 from .engine import Budget, ChunkDone, RunResult, run
 from .loader import load
+from .sizing import ChunkSize
+from .spec import Migration
 from .stops import SignalStop
 
 
@@ -53,6 +57,7 @@ def main(verbose: int) -> None:
 @TARGET
 @click.option("--time-budget", type=Duration(), help="Stop before a chunk that would overrun it.")
 @CHUNK_SIZE
+@PUSHDOWN
 @click.option("--max-chunks", type=click.IntRange(min=1), help="Stop after this many chunks.")
 @click.option(
     "--max-bad-rows",
@@ -70,7 +75,8 @@ def run_command(
     source: str,
     target: str | None,
     time_budget: float | None,
-    chunk_size: int,
+    chunk_size: ChunkSize,
+    pushdown: bool | None,
     max_chunks: int | None,
     max_bad_rows: int,
     name: str | None,
@@ -82,7 +88,7 @@ def run_command(
     The trip runs chunks until the migration is done or the budget would be overrun, then
     says which. Run it again (by hand, cron, a scheduler) until it exits with 0.
     """
-    migration = load(migration_file, name)
+    migration = _with_pushdown(load(migration_file, name), pushdown)
     budget = Budget(seconds=time_budget, max_chunks=max_chunks, max_bad_rows=max_bad_rows)
     signals = SignalStop()
     with signals.installed(), _progress(quiet or as_json) as on_chunk:
@@ -97,6 +103,10 @@ def run_command(
         )
     _print_result(result, as_json)
     sys.exit(defaults.EXIT_DONE if result.done else defaults.EXIT_STOPPED)
+
+
+def _with_pushdown(migration: Migration, pushdown: bool | None) -> Migration:
+    return migration if pushdown is None else dataclasses.replace(migration, pushdown=pushdown)
 
 
 def _print_result(result: RunResult, as_json: bool) -> None:
@@ -189,6 +199,7 @@ def _print_status(migrations: list[state.MigrationState]) -> None:
 @SOURCE
 @TARGET
 @CHUNK_SIZE
+@PUSHDOWN
 @NAME
 @AS_JSON
 @library_errors
@@ -196,7 +207,8 @@ def plan(
     migration_file: str,
     source: str,
     target: str | None,
-    chunk_size: int,
+    chunk_size: ChunkSize,
+    pushdown: bool | None,
     name: str | None,
     as_json: bool,
 ) -> None:
@@ -206,7 +218,8 @@ def plan(
     """
     from .plan import plan as make_plan
 
-    report = make_plan(load(migration_file, name), source, target, chunk_size=chunk_size)
+    migration = _with_pushdown(load(migration_file, name), pushdown)
+    report = make_plan(migration, source, target, chunk_size=chunk_size)
     if as_json:
         click.echo(json.dumps(report.as_dict(), default=str, indent=2))
         return

@@ -102,12 +102,38 @@ TARGET_REQUIRED = click.option(
     metavar="URL",
     help="Database holding the rowferry_state table (env ROWFERRY_TARGET).",
 )
+
+
+class ChunkSizeType(click.ParamType):  # type: ignore[type-arg]
+    """``auto`` or a whole number of root rows."""
+
+    name = "auto|ROWS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            rows = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither 'auto' nor a number of rows", param, ctx)
+        if rows < 1:
+            self.fail(f"{rows} is less than 1", param, ctx)
+        return rows
+
+
 CHUNK_SIZE = click.option(
     "--chunk-size",
-    type=click.IntRange(min=1),
-    default=defaults.CHUNK_SIZE,
+    type=ChunkSizeType(),
+    default="auto",
     show_default=True,
-    help="Root rows per chunk.",
+    help="Root rows per chunk, or 'auto': sized from measured chunks to about "
+    f"{defaults.TARGET_CHUNK_SECONDS:g} s each, starting at {defaults.CHUNK_SIZE:,}.",
+)
+PUSHDOWN = click.option(
+    "--pushdown/--no-pushdown",
+    default=None,
+    help="Have the database build the rows (INSERT ... SELECT), or not; default: what the "
+    "migration says (Migration(pushdown=...)).",
 )
 NAME = click.option("--name", help="Which migration of the file, if it defines several.")
 AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

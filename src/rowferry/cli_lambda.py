@@ -17,6 +17,7 @@ from .loader import load
 from .packaging import DEFAULT_PYTHON, MAX_UNZIPPED_MB, MAX_ZIP_MB, build
 from .simulate import Invocation, Limits, render, summary
 from .simulate import simulate as run_simulation
+from .sizing import ChunkSize
 
 
 @click.group("lambda")
@@ -156,7 +157,7 @@ def simulate(
     timeout: float,
     memory: int,
     safety_margin: float,
-    chunk_size: int,
+    chunk_size: ChunkSize,
     max_invocations: int,
     kills: tuple[str, ...],
     latency_ms: float,

@@ -103,6 +103,24 @@ def after(columns: Sequence[sa.ColumnElement[Any]], key: Key) -> sa.ColumnElemen
     return sa.and_(columns[0] >= params[0], sa.or_(*branches))
 
 
+def up_to(columns: Sequence[sa.ColumnElement[Any]], key: Key) -> sa.ColumnElement[bool]:
+    """'row comes at or before ``key``' in ``ORDER BY columns`` (the mirror of
+    :func:`after`, with its own parameter names so that both fit in one query)."""
+    params = [
+        sa.bindparam(f"rf_up_to_{i}", value, type_=col.type)
+        for i, (col, value) in enumerate(zip(columns, key, strict=True))
+    ]
+    if len(columns) == 1:
+        return columns[0] <= params[0]
+    branches = []
+    for i, col in enumerate(columns):
+        equal = [columns[j] == params[j] for j in range(i)]
+        branches.append(
+            sa.and_(*equal, col <= params[i] if i == len(columns) - 1 else col < params[i])
+        )
+    return sa.and_(columns[0] <= params[0], sa.or_(*branches))
+
+
 def check_advanced(previous: Key | None, last: Key, migration: str) -> None:
     """Fail when a chunk ends where the previous one ended: the cursor did not move."""
     if previous is not None and tuple(previous) == tuple(last):

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-#: Root rows per chunk. 1,000 keeps a chunk's IN lists and memory small (a reference snapshot
-#: is ~2 KB, so ~10 MB of Python objects per chunk) while one chunk costs ~10 statements.
+#: ``chunk_size="auto"`` (the default) aims at chunks of this duration: long enough that a
+#: chunk's ~10 statements cost little, short enough that locks and the unused end of a time
+#: budget stay small.
+TARGET_CHUNK_SECONDS = 0.5
+#: ... within these bounds, and within this estimate of the Python memory of the chunks held at
+#: once (see :mod:`rowferry.sizing`).
+MIN_CHUNK_SIZE = 100
+MAX_CHUNK_SIZE = 5_000
+CHUNK_MEMORY_BYTES = 48 * 1024 * 1024
+
+#: Root rows of the first chunk with ``"auto"``, and the size ``plan`` assumes. 1,000 keeps a
+#: chunk's IN lists and memory small (a reference snapshot is ~2 KB, so ~10 MB of Python
+#: objects per chunk) while one chunk costs ~10 statements.
 CHUNK_SIZE = 1000
 
-#: The predicted duration of the next chunk is the slowest of this many recent chunks ...
+#: The predicted duration of the next chunk comes from the slowest per-row rate of this many
+#: recent chunks (times the next chunk's size) ...
 TIMER_WINDOW = 5
-#: ... times this factor: a chunk may run 50 % slower than the slowest recent one and still
+#: ... times this factor: a chunk may run 50 % slower than the slowest recent rate and still
 #: finish inside the budget.
 CHUNK_SAFETY_FACTOR = 1.5
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from .spec import OnConflict
 
@@ -77,6 +78,10 @@ class Dialect:
         """The write statement(s) one chunk sends, for people to read."""
         sql = self.insert_sql(table, columns, unique_key, on)
         return f"{sql}\n-- one executemany with every row of the chunk"
+
+    def in_list(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
+        """``column IN (values)``: how one chunk's related rows are looked up."""
+        return column.in_(values)
 
     def explain(self, conn: sa.Connection, sql: str) -> list[str]:
         result = conn.exec_driver_sql(self.explain_prefix + sql)
@@ -178,6 +183,12 @@ class PostgreSQLDialect(Dialect):
         state = getattr(exc.orig, "sqlstate", None) or ""
         lost = state == "" and isinstance(exc, sa.exc.OperationalError)
         return super().is_transient(exc) or lost or state.startswith(self.transient_states)
+
+    def in_list(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
+        """``column = ANY(%s)`` with one array parameter: planned and parsed once, where an
+        ``IN`` list of a thousand parameters costs milliseconds per query on both sides."""
+        array = sa.bindparam(None, values, type_=postgresql.ARRAY(column.type))
+        return column == sa.any_(array)
 
     def write_rows(
         self,

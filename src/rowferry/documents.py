@@ -22,23 +22,31 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 _TOKEN = secrets.token_hex(6)
 _NUMBER = re.compile('"\\\\u0000' + _TOKEN + '([-0-9.]+)\\\\u0000"')
 
 
 def render_datetime(value: dt.datetime) -> str:
-    text = value.strftime("%Y-%m-%dT%H:%M:%S.%f")
-    offset = value.utcoffset()
-    if offset is None:
-        return text
-    return text + value.strftime("%z")[:3] + ":" + value.strftime("%z")[3:]
+    return value.isoformat(timespec="microseconds")
+
+
+def render_decimal(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"cannot render {value} as a JSON number")
+    return format(value, "f")
 
 
 def _default(value: Any) -> Any:
+    """orjson's hook for the values it does not render itself (or not our way)."""
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot render {value} as a JSON number")
-        return "\x00" + _TOKEN + format(value, "f") + "\x00"
+        return orjson.Fragment(render_decimal(value))
+    return _text(value)
+
+
+def _text(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return render_datetime(value)
     if isinstance(value, dt.date):
@@ -52,14 +60,30 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot render a value of type {type(value).__name__} as JSON")
 
 
+def _slow_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return "\x00" + _TOKEN + render_decimal(value) + "\x00"
+    return _text(value)
+
+
 def dumps(document: Any) -> str:
     """Render a document (dicts, lists and database values) as JSON text."""
-    text = json.dumps(document, default=_default, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return orjson.dumps(document, default=_default, option=_OPTIONS).decode()
+    except orjson.JSONEncodeError as exc:
+        if isinstance(exc.__cause__, ValueError | TypeError):
+            raise exc.__cause__ from None
+        # Integers beyond 64 bits: the standard library renders them.
+        return _dumps_slowly(document)
+
+
+def _dumps_slowly(document: Any) -> str:
+    text = json.dumps(document, default=_slow_default, ensure_ascii=False, separators=(",", ":"))
     if _TOKEN in text:
         text = _NUMBER.sub(r"\1", text)
     return text
 
 
-def loads(text: str) -> Any:
+def loads(text: str | bytes) -> Any:
     """Parse a document, keeping decimals exact (``parse_float=Decimal``)."""
     return json.loads(text, parse_float=Decimal)

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from . import defaults
+from . import sizing
 from .connections import connect, create_engine
 from .results import Budget, ChunkDone, RunResult
+from .sizing import ChunkSize
 from .spec import Migration
 from .stops import StopCondition
 from .trip import Trip
@@ -31,18 +32,20 @@ def run(
     target: Bind | None = None,
     *,
     budget: Budget | None = None,
-    chunk_size: int = defaults.CHUNK_SIZE,
+    chunk_size: ChunkSize = "auto",
     stop_when: Sequence[StopCondition] = (),
     on_chunk: Callable[[ChunkDone], None] | None = None,
 ) -> RunResult:
     """Run one trip of ``migration`` from ``source`` to ``target`` (default: the source).
 
+    ``chunk_size``: root rows per chunk, or ``"auto"`` (sized from measured chunks to about
+    half a second each; see :mod:`rowferry.sizing`).
+
     Returns when the migration is done or a stop condition (the budget, ``stop_when``) says
     stop. Raises :class:`RowferryError` subclasses on failure, after recording the error in the
     state row when that was possible.
     """
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be at least 1")
+    sizing.check(chunk_size)
     started = time.monotonic()
     budget = budget or Budget()
     with _connections(source, target) as (src, dst):

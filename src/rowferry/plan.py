@@ -13,12 +13,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import cursor, defaults, schema, state, transforming
+from . import cursor, defaults, pushdown, schema, state, transforming
 from .connections import describe
 from .dialects import Dialect, dialect_for
 from .engine import Bind, _connections
+from .errors import ConfigError
 from .reading import ChunkReader, chunk_select, relation_select
 from .schema import RelationPlan
+from .sizing import ChunkSize
 from .spec import Migration
 
 _SHOWN_KEYS = 3
@@ -48,6 +50,8 @@ class PlanReport:
     chunks_left: int
     queries: list[QueryPlan] = field(default_factory=list)
     write_sql: str | None = None
+    #: "on", "available: ..." (the migration qualifies) or "not available: <why>"
+    pushdown: str = "off"
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,9 +65,13 @@ def plan(
     source: Bind,
     target: Bind | None = None,
     *,
-    chunk_size: int = defaults.CHUNK_SIZE,
+    chunk_size: ChunkSize = "auto",
 ) -> PlanReport:
-    """Describe what :func:`rowferry.run` would do for ``migration``, writing nothing."""
+    """Describe what :func:`rowferry.run` would do for ``migration``, writing nothing.
+
+    With ``chunk_size="auto"`` the chunks are counted at the first chunk's size.
+    """
+    chunk_size = defaults.CHUNK_SIZE if chunk_size == "auto" else chunk_size
     with _connections(source, target) as (src, dst):
         source_plan = schema.resolve_source(src, migration)
         target_plan = schema.resolve_target(dst, migration, [c.name for c in source_plan.key])
@@ -82,8 +90,27 @@ def plan(
             chunk_size=chunk_size,
             chunks_left=math.ceil(left / chunk_size),
         )
-        _explain_chunk(src, source_plan, after, chunk_size, report)
-        report.write_sql = _write_sql(src, dst, source_plan, target_plan, migration)
+        pushdown.check_shape(migration, source_plan, target_plan)
+        why = pushdown.reasons(migration, source_plan, src, dst, dialect_for(dst).name)
+        if migration.pushdown and why:
+            raise ConfigError(
+                f"migration {migration.name!r} asks for pushdown, but " + "; ".join(why)
+            )
+        if migration.pushdown:
+            report.pushdown = "on: the database builds each chunk's rows with INSERT ... SELECT"
+            statements = pushdown.ChunkStatements(
+                migration, source_plan, target_plan, dialect_for(dst).name
+            )
+            _explain_pushdown(src, statements, after, chunk_size, report)
+        else:
+            report.pushdown = (
+                f"not available: {'; '.join(why)}"
+                if why
+                else "available: this migration qualifies; set pushdown=True on the Migration "
+                "(or run with --pushdown) to have the database build the rows, no row leaving it"
+            )
+            _explain_chunk(src, source_plan, after, chunk_size, report)
+            report.write_sql = _write_sql(src, dst, source_plan, target_plan, migration)
         report.warnings[:0] = schema.missing_indexes(src, source_plan)
         src.rollback()
         return report
@@ -122,6 +149,31 @@ def _explain_chunk(
     report.queries.append(_query(conn, dialect, "root rows of one chunk", root, root))
     parents = [dict(r._mapping) for r in conn.execute(root)]
     _explain_relations(conn, dialect, plan.relations, parents, report)
+    _warn_full_scans(report)
+
+
+def _explain_pushdown(
+    conn: sa.Connection,
+    statements: pushdown.ChunkStatements,
+    after: cursor.Key | None,
+    chunk_size: int,
+    report: PlanReport,
+) -> None:
+    """EXPLAIN a pushed-down chunk: its keys query, then the SELECT of its INSERT ... SELECT."""
+    dialect = dialect_for(conn)
+    keys_stmt = statements.keys(after, chunk_size)
+    report.queries.append(_query(conn, dialect, "keys of one chunk", keys_stmt, keys_stmt))
+    keys = conn.execute(keys_stmt).all()
+    if keys:
+        insert = statements.insert(after, tuple(keys[-1]))
+        select = insert.select
+        title = "rows built by the database for one chunk (the SELECT of the INSERT)"
+        report.queries.append(_query(conn, dialect, title, select, select))
+        report.write_sql = _literal_sql(conn, insert)
+    _warn_full_scans(report)
+
+
+def _warn_full_scans(report: PlanReport) -> None:
     for query in report.queries:
         for table in query.full_scans:
             report.warnings.append(
@@ -141,27 +193,34 @@ def _explain_relations(
     for rel in relations:
         keys = list(dict.fromkeys(tuple(p[c] for c in rel.parent_columns) for p in parents))
         keys = [k for k in keys if None not in k] or [tuple(None for _ in rel.parent_columns)]
-        shown = relation_select(rel, keys[:_SHOWN_KEYS])
+        shown = relation_select(rel, keys[:_SHOWN_KEYS], dialect)
         title = f"relation {rel.name!r} ({len(keys)} keys in this chunk, {_SHOWN_KEYS} shown)"
-        report.queries.append(_query(conn, dialect, title, shown, relation_select(rel, keys)))
-        children = [dict(r._mapping) for r in conn.execute(relation_select(rel, keys))]
+        report.queries.append(
+            _query(conn, dialect, title, shown, relation_select(rel, keys, dialect))
+        )
+        children = [dict(r._mapping) for r in conn.execute(relation_select(rel, keys, dialect))]
         _explain_relations(conn, dialect, rel.children, children, report)
 
 
 def _query(
     conn: sa.Connection, dialect: Dialect, title: str, shown: sa.Select[Any], real: sa.Select[Any]
 ) -> QueryPlan:
-    explain = dialect.explain(conn, _literal_sql(conn, real))
+    explain = dialect.explain(conn, _literal_sql(conn, real, to_send=True))
     scans = dialect.full_scans(explain)
     return QueryPlan(title, _literal_sql(conn, shown), explain, scans)
 
 
-def _literal_sql(conn: sa.Connection, stmt: sa.Select[Any]) -> str:
+def _literal_sql(conn: sa.Connection, stmt: Any, *, to_send: bool = False) -> str:
+    """The statement with its values inlined: as the driver takes it (``to_send``, with
+    ``%%`` for ``%`` on MySQL), or as the server receives it, for people to read."""
     try:
         compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
     except (sa.exc.CompileError, NotImplementedError):
         compiled = stmt.compile(dialect=conn.dialect)
-    return str(compiled)
+    text = str(compiled)
+    if not to_send and conn.dialect.paramstyle in ("format", "pyformat"):
+        text = text.replace("%%", "%")
+    return text
 
 
 def _write_sql(

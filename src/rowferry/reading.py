@@ -29,9 +29,14 @@ class Chunk:
     last_key: cursor.Key | None
 
 
-def chunk_select(plan: SourcePlan, after: cursor.Key | None, limit: int) -> sa.Select[Any]:
-    """The root query of a chunk that starts after ``after``."""
-    stmt = sa.select(*plan.table.c)
+def chunk_select(
+    plan: SourcePlan,
+    after: cursor.Key | None,
+    limit: int,
+    columns: Sequence[sa.ColumnElement[Any]] | None = None,
+) -> sa.Select[Any]:
+    """The root query of a chunk that starts after ``after`` (every column, or ``columns``)."""
+    stmt = sa.select(*(plan.table.c if columns is None else columns))
     if plan.where is not None:
         stmt = stmt.where(plan.where)
     if after is not None:
@@ -53,12 +58,15 @@ def keys_select(plan: SourcePlan, keys: Sequence[cursor.Key]) -> sa.Select[Any]:
     return stmt.order_by(*plan.key)
 
 
-def relation_select(rel: RelationPlan, keys: Sequence[tuple[Any, ...]]) -> sa.Select[Any]:
+def relation_select(
+    rel: RelationPlan, keys: Sequence[tuple[Any, ...]], dialect: Dialect | None = None
+) -> sa.Select[Any]:
     """The query that loads ``rel`` for the parents whose lookup keys are ``keys``."""
     stmt = sa.select(*rel.table.c)
     cols = [rel.table.c[c] for c in rel.child_columns]
     if len(cols) == 1:
-        stmt = stmt.where(cols[0].in_([k[0] for k in keys]))
+        values = [k[0] for k in keys]
+        stmt = stmt.where(dialect.in_list(cols[0], values) if dialect else cols[0].in_(values))
     else:
         stmt = stmt.where(sa.tuple_(*cols).in_(list(keys)))
     # Ordering by the lookup columns first lets the index on them deliver the rows in order
@@ -118,7 +126,9 @@ class _RelationLoader:
         step = max(1, self.dialect.max_params // len(rel.child_columns))
         rows: list[Row] = []
         for start in range(0, len(keys), step):
-            result = self.conn.execute(relation_select(rel, keys[start : start + step]))
+            result = self.conn.execute(
+                relation_select(rel, keys[start : start + step], self.dialect)
+            )
             rows.extend(_as_dicts(result))
         if rel.children:
             for row, nested in zip(rows, self.load(rel.children, rows), strict=True):

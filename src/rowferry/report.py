@@ -26,6 +26,7 @@ def print_plan(report: PlanReport) -> None:
         f"qualifying rows: {report.qualifying_rows:,}; done: {report.rows_done:,}; "
         f"left: {report.rows_left:,} = {report.chunks_left:,} chunks of {report.chunk_size:,}"
     )
+    out.print(f"pushdown: {report.pushdown}", markup=False)
     out.print("\n[bold]One chunk sends:[/]")
     for number, query in enumerate(report.queries, 1):
         out.print(f"\n{number}. {query.title}", style="bold")

@@ -122,6 +122,10 @@ class Migration:
     ``where`` is a SQL condition on the source table; its ``:name`` parameters come from
     ``params`` and are always bound (lists and tuples expand to ``IN`` lists).
     Without ``transform`` the source columns are copied as they are.
+    ``pushdown=True`` has the database build the output rows itself (``INSERT ... SELECT``
+    per chunk, no row leaves the server): it needs no transform, or a declarative one
+    (:class:`rowferry.Copy`, :class:`rowferry.Snapshot`), and source and target in the same
+    database. ``rowferry plan`` says whether a migration qualifies.
     """
 
     name: str
@@ -132,6 +136,7 @@ class Migration:
     params: Mapping[str, Any] = field(default_factory=dict)
     relations: Mapping[str, Relation] = field(default_factory=dict)
     transform: Transform | None = None
+    pushdown: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):

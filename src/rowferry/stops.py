@@ -40,7 +40,8 @@ class StopCondition(Protocol):
 class ChunkTimer:
     """Predicts the next chunk's duration from the durations measured so far.
 
-    The prediction is the slowest of the last few chunks times a safety factor; before any
+    The prediction is the slowest per-row rate of the last few chunks, times the next chunk's
+    size (``chunk_size``, which an adaptive trip changes), times a safety factor; before any
     chunk of this trip is measured it falls back on the per-row rate stored by earlier trips.
     """
 
@@ -49,18 +50,17 @@ class ChunkTimer:
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=defaults.TIMER_WINDOW))
 
     def record(self, seconds: float, rows: int) -> None:
-        self.recent.append(seconds)
         if rows:
             rate = seconds / rows
+            self.recent.append(rate)
             old = self.seconds_per_row
             self.seconds_per_row = rate if old is None else 0.7 * old + 0.3 * rate
 
     def predict(self) -> float | None:
-        if self.recent:
-            return max(self.recent) * defaults.CHUNK_SAFETY_FACTOR
-        if self.seconds_per_row is not None:
-            return self.seconds_per_row * self.chunk_size * defaults.CHUNK_SAFETY_FACTOR
-        return None
+        rate = max(self.recent) if self.recent else self.seconds_per_row
+        if rate is None:
+            return None
+        return rate * self.chunk_size * defaults.CHUNK_SAFETY_FACTOR
 
 
 class Deadline:

@@ -17,13 +17,21 @@ from typing import Any, Literal
 import sqlalchemy as sa
 import tenacity
 
-from . import cursor, defaults, schema, state
+from . import cursor, defaults, pushdown, schema, state
 from .chunks import ChunkProcessor, Outcome
 from .connections import describe, mask_secrets
 from .dialects import dialect_for
-from .errors import CheckpointConflict, MigrationFailed, RowferryError, TransientError
+from .errors import (
+    CheckpointConflict,
+    ConfigError,
+    MigrationFailed,
+    RowferryError,
+    TransientError,
+)
+from .prefetch import Prefetcher
 from .reading import ChunkReader
 from .results import Budget, ChunkDone, RunResult
+from .sizing import ChunkSize, ChunkSizer
 from .spec import Migration
 from .stops import ChunkTimer, Progress, StopCondition, first_reason
 from .writing import Writer
@@ -39,7 +47,7 @@ class Trip:
         migration: Migration,
         src: sa.Connection,
         dst: sa.Connection,
-        chunk_size: int,
+        chunk_size: ChunkSize,
         budget: Budget,
     ) -> None:
         self.migration = migration
@@ -57,10 +65,29 @@ class Trip:
             Writer(self.target, self.dialects[1]),
             self.is_transient,
         )
+        pushdown.check_shape(migration, self.source, self.target)
+        self.chunks: ChunkProcessor | pushdown.PushdownProcessor = self._chunks()
         self.owner = state.make_owner()
         self.after: cursor.Key | None = None
         self.deadline_wall: dt.datetime | None = None
         self._broken = False
+
+    def _chunks(self) -> ChunkProcessor | pushdown.PushdownProcessor:
+        """Pushed down if the migration asks for it (and qualifies), else the Python path."""
+        if self.migration.pushdown:
+            dialect = self.dialects[1].name
+            why = pushdown.reasons(self.migration, self.source, self.src, self.dst, dialect)
+            if why:
+                raise ConfigError(
+                    f"migration {self.migration.name!r} asks for pushdown, but " + "; ".join(why)
+                )
+            statements = pushdown.ChunkStatements(self.migration, self.source, self.target, dialect)
+            return pushdown.PushdownProcessor(
+                statements, self.dst, self.processor, self.is_transient
+            )
+        if self.dialects[0].name != "sqlite":  # SQLite: one file, one reader is enough
+            self.processor.prefetch = Prefetcher(self.processor.reader, self.src.engine)
+        return self.processor
 
     def is_transient(self, exc: Any) -> bool:
         return isinstance(exc, sa.exc.DBAPIError) and any(
@@ -75,7 +102,18 @@ class Trip:
     ) -> RunResult:
         if self.budget.seconds is not None:
             self.deadline_wall = state.utcnow() + dt.timedelta(seconds=self.budget.seconds)
-        progress = Progress(started)
+        try:
+            return self._execute(conditions, Progress(started), on_chunk)
+        finally:
+            if self.processor.prefetch is not None:
+                self.processor.prefetch.close()
+
+    def _execute(
+        self,
+        conditions: list[StopCondition],
+        progress: Progress,
+        on_chunk: Callable[[ChunkDone], None] | None,
+    ) -> RunResult:
         self.current = self._retrying(progress)(self._attempt_begin)
         if self.current.status == "done":
             return self._result("done", "already done", progress)
@@ -108,19 +146,25 @@ class Trip:
     ) -> RunResult:
         if self.current.rows_total is None:
             self.current = state.set_total(self.dst, self.current, self._count())
-        timer = ChunkTimer(self.chunk_size, self.current.seconds_per_row)
+        sizer = ChunkSizer.for_trip(self.chunk_size, self.current.seconds_per_row)
+        timer = ChunkTimer(sizer.size, self.current.seconds_per_row)
+        self.processor.next_limit = lambda: sizer.size
         self.after = cursor.decode(self.current.cursor_json)
         while True:
+            limit = self._next_limit(sizer)
+            timer.chunk_size = limit
             progress.next_chunk_seconds = timer.predict()
             reason = first_reason(conditions, progress)
             if reason is not None:
                 state.end_trip(self.dst, self.current, "stopped")
                 return self._result("stopped", reason, progress)
             t0 = time.monotonic()
-            outcome = self._retrying(progress)(self._attempt_chunk, timer)
+            outcome = self._retrying(progress)(self._attempt_chunk, timer, limit)
+            seconds = time.monotonic() - t0
             if outcome.rows:
-                self._record(outcome, time.monotonic() - t0, progress, on_chunk)
-            if outcome.rows < self.chunk_size:  # a short chunk is the last one
+                self._record(outcome, seconds, progress, on_chunk)
+            sizer.record(outcome.rows, seconds, outcome.bytes_per_row)
+            if outcome.rows < limit:  # a short chunk is the last one
                 state.end_trip(self.dst, self.current, "done")
                 return self._result("done", "all rows migrated", progress)
 
@@ -193,12 +237,17 @@ class Trip:
             reraise=True,
         )
 
-    def _attempt_chunk(self, timer: ChunkTimer) -> Outcome:
+    def _next_limit(self, sizer: ChunkSizer) -> int:
+        """The sizer's choice, unless a chunk is already being read ahead at another size."""
+        prefetch = self.processor.prefetch
+        return (prefetch.pending_limit if prefetch else None) or sizer.size
+
+    def _attempt_chunk(self, timer: ChunkTimer, limit: int) -> Outcome:
         if self._broken:
             self._recover()
         try:
-            outcome, self.current = self.processor.process(
-                self.current, self.after, self.chunk_size, timer, self._lease_until()
+            outcome, self.current = self.chunks.process(
+                self.current, self.after, limit, timer, self._lease_until()
             )
         except sa.exc.DBAPIError as exc:
             if not self.is_transient(exc):

@@ -43,7 +43,6 @@ from .verify_values import (
     member,
     readable,
     rows_difference,
-    up_to,
 )
 
 Key = cursor.Key
@@ -234,7 +233,7 @@ class _Verifier:
         if after is not None:
             stmt = stmt.where(cursor.after(self.holding, after))
         if last is not None:
-            stmt = stmt.where(up_to(self.holding, last))
+            stmt = stmt.where(cursor.up_to(self.holding, last))
         return stmt
 
     def _count(self, table: sa.Table, where: sa.ColumnElement[bool] | None) -> int:

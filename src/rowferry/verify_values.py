@@ -109,24 +109,6 @@ def member(columns: Sequence[sa.ColumnElement[Any]], keys: list[Key]) -> sa.Colu
     return sa.tuple_(*columns).in_([tuple(k) for k in keys])
 
 
-def up_to(columns: Sequence[sa.ColumnElement[Any]], key: Key) -> sa.ColumnElement[bool]:
-    """'row comes at or before ``key``' in ``ORDER BY columns`` (the mirror of
-    :func:`cursor.after`, with its own parameter names so that both fit in one query)."""
-    params = [
-        sa.bindparam(f"rf_up_to_{i}", value, type_=col.type)
-        for i, (col, value) in enumerate(zip(columns, key, strict=True))
-    ]
-    if len(columns) == 1:
-        return columns[0] <= params[0]
-    branches = []
-    for i, col in enumerate(columns):
-        equal = [columns[j] == params[j] for j in range(i)]
-        branches.append(
-            sa.and_(*equal, col <= params[i] if i == len(columns) - 1 else col < params[i])
-        )
-    return sa.and_(columns[0] <= params[0], sa.or_(*branches))
-
-
 def _is_uuid(column: sa.ColumnElement[Any]) -> bool:
     return isinstance(column.type, sa.Uuid)
 

@@ -9,7 +9,7 @@
 ``ROWFERRY_TARGET``        target database URL, and/or
 ``ROWFERRY_TARGET_SECRET`` a secret holding it (neither: the target is the source)
 ``ROWFERRY_SAFETY_MARGIN`` seconds kept free before Lambda's timeout (default 3)
-``ROWFERRY_CHUNK_SIZE``    root rows per chunk (default 1000)
+``ROWFERRY_CHUNK_SIZE``    root rows per chunk, or ``auto`` (the default)
 ``ROWFERRY_MAX_BAD_ROWS``  quarantined rows per invocation before it fails (default 100)
 ``ROWFERRY_DISABLE_SCHEDULE`` ``name[,group]``: disable this EventBridge Scheduler schedule
                            once the migration is done (opt-in; group defaults to ``default``)
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from .. import defaults
 from ..errors import ConfigError
+from ..sizing import ChunkSize
 
 #: Seconds kept free before Lambda's timeout: the trip's last state update, closing the
 #: connections, flushing logs and metrics, and a chunk slower than predicted.
@@ -51,7 +52,7 @@ class LambdaConfig:
     source: Endpoint
     target: Endpoint | None = None
     safety_margin: float = DEFAULT_SAFETY_MARGIN
-    chunk_size: int = defaults.CHUNK_SIZE
+    chunk_size: ChunkSize = "auto"
     max_bad_rows: int = defaults.MAX_BAD_ROWS
     disable_schedule: ScheduleRef | None = None
 
@@ -65,7 +66,7 @@ class LambdaConfig:
         source = _endpoint(env, "SOURCE", problems, required=True)
         target = _endpoint(env, "TARGET", problems, required=False)
         margin = _number(env, "ROWFERRY_SAFETY_MARGIN", DEFAULT_SAFETY_MARGIN, 0.0, problems)
-        chunk = _number(env, "ROWFERRY_CHUNK_SIZE", defaults.CHUNK_SIZE, 1, problems)
+        chunk = _chunk_size(env, problems)
         bad = _number(env, "ROWFERRY_MAX_BAD_ROWS", defaults.MAX_BAD_ROWS, 0, problems)
         schedule = _schedule(env.get("ROWFERRY_DISABLE_SCHEDULE", ""), problems)
         if problems:
@@ -75,7 +76,7 @@ class LambdaConfig:
             source=source or Endpoint(),
             target=target,
             safety_margin=float(margin),
-            chunk_size=int(chunk),
+            chunk_size=chunk,
             max_bad_rows=int(bad),
             disable_schedule=schedule,
         )
@@ -89,6 +90,13 @@ def _endpoint(
     if required and not (url or secret):
         problems.append(f"set ROWFERRY_{side} (a database URL) or ROWFERRY_{side}_SECRET")
     return Endpoint(url, secret) if (url or secret) else None
+
+
+def _chunk_size(env: Mapping[str, str], problems: list[str]) -> ChunkSize:
+    text = env.get("ROWFERRY_CHUNK_SIZE", "").strip().lower()
+    if text in ("", "auto"):
+        return "auto"
+    return int(_number(env, "ROWFERRY_CHUNK_SIZE", defaults.CHUNK_SIZE, 1, problems))
 
 
 def _number(

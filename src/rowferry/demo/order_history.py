@@ -5,7 +5,7 @@ This file is also the example of a migration file: ``rowferry run`` loads files 
 
 from __future__ import annotations
 
-from rowferry import BelongsTo, HasMany, Migration, Target
+from rowferry import BelongsTo, HasMany, Migration, Snapshot, Target
 
 FINAL_STATUSES = ["uncollected", "cancelled", "dispensed"]
 
@@ -19,18 +19,33 @@ def snapshot(order: dict, related: dict) -> dict:  # type: ignore[type-arg]
     }
 
 
+RELATIONS: dict[str, BelongsTo | HasMany] = {
+    "patient": BelongsTo("patients", foreign_key="patient_id"),
+    "items": HasMany("order_items", foreign_key="order_id", order_by="id"),
+    "prescriptions": HasMany("prescriptions", foreign_key="order_id", order_by="id"),
+    "payments": HasMany("payments", foreign_key="order_id", order_by="id"),
+    "events": HasMany("order_status_events", foreign_key="order_id", order_by="id"),
+}
+
 migration = Migration(
     name="order-history",
     source="orders",
     where="status IN :statuses",
     params={"statuses": FINAL_STATUSES},
-    relations={
-        "patient": BelongsTo("patients", foreign_key="patient_id"),
-        "items": HasMany("order_items", foreign_key="order_id", order_by="id"),
-        "prescriptions": HasMany("prescriptions", foreign_key="order_id", order_by="id"),
-        "payments": HasMany("payments", foreign_key="order_id", order_by="id"),
-        "events": HasMany("order_status_events", foreign_key="order_id", order_by="id"),
-    },
+    relations=RELATIONS,
     transform=snapshot,
     target=Target("order_snapshots", unique_key=["order_id"]),
+)
+
+#: The same snapshots, described instead of computed, so that the database can build them
+#: (``rowferry run order_history.py --name order-history-pushdown``).
+pushdown_migration = Migration(
+    name="order-history-pushdown",
+    source="orders",
+    where="status IN :statuses",
+    params={"statuses": FINAL_STATUSES},
+    relations=RELATIONS,
+    transform=Snapshot(document="snapshot", columns={"order_id": "id", "status": "status"}),
+    target=Target("order_snapshots", unique_key=["order_id"]),
+    pushdown=True,
 )

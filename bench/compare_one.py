@@ -1,0 +1,112 @@
+"""Run one approach of the speed comparison in this process and print one JSON line.
+
+``python -m bench.compare_one APPROACH URL [--cap SECONDS]`` prints
+``{"status": "ok" | "not available" | "error", "seconds", "statements", "direct", "commits",
+"capped", "error"}``. ``seconds`` runs from before the engine is created (so before connecting) to
+after it is disposed. ``statements`` counts SQLAlchemy's ``before_cursor_execute`` events (an
+``executemany`` is one); ``commits`` counts COMMITs; ``direct`` counts statements sent through
+psycopg's own cursor on PostgreSQL, which SQLAlchemy does not see (rowferry's COPY, its staging
+table and the INSERT from it). The driver reads the peak RSS of this process from ``wait4``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import traceback
+from typing import Any
+
+import sqlalchemy as sa
+
+from bench.approaches import APPROACHES, NotAvailable
+
+
+class Counts:
+    """Statements seen by SQLAlchemy, statements sent around it, and commits."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.direct = 0
+        self.commits = 0
+        self._inside = threading.local()
+
+    def attach(self, engine: sa.Engine) -> None:
+        sa.event.listen(engine, "before_cursor_execute", self._before)
+        sa.event.listen(engine, "after_cursor_execute", self._after)
+        sa.event.listen(engine, "handle_error", self._error)
+        sa.event.listen(engine, "commit", self._commit)
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            sa.event.listen(engine, "connect", self._count_psycopg)
+
+    def _before(self, *args: Any) -> None:
+        self.statements += 1
+        self._inside.sqlalchemy = True
+
+    def _after(self, *args: Any) -> None:
+        self._inside.sqlalchemy = False
+
+    def _error(self, *args: Any) -> None:
+        self._inside.sqlalchemy = False
+
+    def _commit(self, *args: Any) -> None:
+        self.commits += 1
+
+    def _direct(self) -> None:
+        if not getattr(self._inside, "sqlalchemy", False):
+            self.direct += 1
+
+    def _count_psycopg(self, dbapi_connection: Any, record: Any) -> None:
+        base = dbapi_connection.cursor_factory
+        count = self._direct
+
+        class CountingCursor(base):  # type: ignore[misc, valid-type]
+            def execute(self, *args: Any, **kwargs: Any) -> Any:
+                count()
+                return super().execute(*args, **kwargs)
+
+            def executemany(self, *args: Any, **kwargs: Any) -> Any:
+                count()
+                return super().executemany(*args, **kwargs)
+
+            def copy(self, *args: Any, **kwargs: Any) -> Any:
+                count()
+                return super().copy(*args, **kwargs)
+
+        dbapi_connection.cursor_factory = CountingCursor
+
+
+def run(approach: str, url: str, cap: float | None) -> dict[str, Any]:
+    counts = Counts()
+    out: dict[str, Any] = {"status": "ok", "capped": False, "error": None}
+    started = time.perf_counter()
+    try:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        counts.attach(engine)
+        try:
+            out["capped"] = APPROACHES[approach](engine, cap)
+        finally:
+            engine.dispose()
+    except NotAvailable as exc:
+        out.update(status="not available", error=str(exc))
+    except Exception as exc:
+        traceback.print_exc()
+        first_line = (str(exc).splitlines() or [""])[0]
+        out.update(status="error", error=f"{type(exc).__name__}: {first_line}"[:300])
+    out["seconds"] = time.perf_counter() - started
+    out.update(statements=counts.statements, direct=counts.direct, commits=counts.commits)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("approach", choices=sorted(APPROACHES))
+    parser.add_argument("url")
+    parser.add_argument("--cap", type=float, default=None, help="time cap in seconds (naive)")
+    args = parser.parse_args()
+    print(json.dumps(run(args.approach, args.url, args.cap)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

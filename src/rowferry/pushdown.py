@@ -1,0 +1,211 @@
+"""Pushdown: the database builds each chunk's output rows itself, with ``INSERT ... SELECT``.
+
+Per chunk, on the one connection (source and target are the same database):
+
+1. ``SELECT key FROM root WHERE <filter> AND key > :cursor ORDER BY key LIMIT :n``: only the
+   keys travel, to find where the chunk ends;
+2. ``INSERT INTO target (...) SELECT <columns, document> FROM root WHERE <filter> AND
+   key > :cursor AND key <= :last`` with the conflict policy's clause; the document is built by
+   :mod:`rowferry.sql_documents` with one correlated subquery per relation, so the statement is
+   driven from the root's key range on every database;
+3. the checkpoint (compare-and-set), then COMMIT, as on the Python path.
+
+If the database rejects the INSERT (a duplicate under ``on_conflict="error"``, a value too long
+for a column ...), the chunk is rolled back and processed again on the Python path, which finds
+the rejected rows by bisection and quarantines them: the same outcome, row for row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from . import cursor, failpoints, state
+from .chunks import ChunkProcessor, Outcome, commit
+from .errors import ConfigError, SchemaError
+from .reading import chunk_select
+from .schema import RelationPlan, SourcePlan, TargetPlan
+from .shapes import Copy, Snapshot
+from .spec import Migration
+from .sql_documents import SqlDocuments, unsupported
+from .stops import ChunkTimer
+
+
+def check_shape(migration: Migration, source: SourcePlan, target: TargetPlan) -> None:
+    """A declarative transform must name columns that exist (checked before any write)."""
+    shape = migration.transform
+    if not isinstance(shape, Copy | Snapshot):
+        return
+    role = f"migration {migration.name!r}"
+    missing = [c for c in shape.columns.values() if c not in source.table.c]
+    if missing:
+        raise SchemaError(f"{role}: source {source.table.name!r} has no column(s) {missing}")
+    wanted = [*shape.columns, *([shape.document] if isinstance(shape, Snapshot) else [])]
+    unknown = [c for c in wanted if c not in target.table.c]
+    if unknown:
+        raise SchemaError(f"{role}: target {target.table.name!r} has no column(s) {unknown}")
+    if isinstance(shape, Copy) and source.relations:
+        raise ConfigError(f"{role}: Copy(...) does not use relations; remove them or use Snapshot")
+    if isinstance(shape, Snapshot):
+        clash = [r.name for r in source.relations if r.name in source.table.c]
+        if clash:
+            raise ConfigError(
+                f"{role}: relation(s) {clash} have the name of a column of {migration.source!r}; "
+                "rename the relation"
+            )
+
+
+def reasons(
+    migration: Migration,
+    source: SourcePlan,
+    src: sa.Connection,
+    dst: sa.Connection,
+    dialect: str,
+) -> list[str]:
+    """Why this migration cannot run pushed down; empty when it can."""
+    found = []
+    shape = migration.transform
+    if shape is not None and not isinstance(shape, Copy | Snapshot):
+        found.append(
+            "its transform is a Python function (describe the output with rowferry.Snapshot(...) "
+            "or rowferry.Copy(...) to let the database build it)"
+        )
+    if src is not dst:
+        found.append("source and target are different databases")
+    if isinstance(shape, Snapshot):
+        columns = [*source.table.c, *_relation_columns(source.relations)]
+        bad = unsupported(dialect, columns)
+        if bad:
+            found.append(f"these columns cannot be rendered in SQL exactly: {', '.join(bad)}")
+    return found
+
+
+def _relation_columns(relations: tuple[RelationPlan, ...]) -> list[sa.Column[Any]]:
+    found: list[sa.Column[Any]] = []
+    for rel in relations:
+        found += [*rel.table.c, *_relation_columns(rel.children)]
+    return found
+
+
+class ChunkStatements:
+    """The two statements of a pushed-down chunk, for one migration on one dialect."""
+
+    def __init__(self, migration: Migration, source: SourcePlan, target: TargetPlan, dialect: str):
+        self.migration = migration
+        self.source, self.target = source, target
+        self.dialect = dialect
+        self.columns, self.values = self._outputs()
+
+    def _outputs(self) -> tuple[list[str], list[sa.ColumnElement[Any]]]:
+        root = self.source.table
+        shape = self.migration.transform
+        if shape is None:
+            return list(root.c.keys()), list(root.c)
+        assert isinstance(shape, Copy | Snapshot)
+        columns = list(shape.columns)
+        values: list[sa.ColumnElement[Any]] = [root.c[s] for s in shape.columns.values()]
+        if isinstance(shape, Snapshot):
+            document = SqlDocuments(self.dialect).document(root, self.source.relations)
+            columns.append(shape.document)
+            values.append(self._as_column_type(document, shape.document))
+        return columns, values
+
+    def _as_column_type(self, document: sa.ColumnElement[Any], column: str) -> Any:
+        """PostgreSQL builds ``jsonb``: cast it for a ``json`` or text target column."""
+        kind = self.target.table.c[column].type
+        if self.dialect != "postgresql" or isinstance(kind, postgresql.JSONB):
+            return document
+        return sa.cast(document, kind)
+
+    def keys(self, after: cursor.Key | None, limit: int) -> sa.Select[Any]:
+        return chunk_select(self.source, after, limit, columns=self.source.key)
+
+    def insert(self, after: cursor.Key | None, last: cursor.Key) -> Any:
+        select = sa.select(*self.values).where(cursor.up_to(self.source.key, last))
+        if self.source.where is not None:
+            select = select.where(self.source.where)
+        if after is not None:
+            select = select.where(cursor.after(self.source.key, after))
+        return self._with_conflict_policy(select)
+
+    def _with_conflict_policy(self, select: sa.Select[Any]) -> Any:
+        table, on = self.target.table, self.target.on_conflict
+        unique = list(self.target.unique_key)
+        updates = [c for c in self.columns if c not in unique]
+        if on == "error":
+            return sa.insert(table).from_select(self.columns, select)
+        if self.dialect == "mysql":
+            stmt = mysql.insert(table).from_select(self.columns, select)
+            if on == "skip" or not updates:
+                return stmt.on_duplicate_key_update({unique[0]: table.c[unique[0]]})
+            return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in updates})
+        module = postgresql if self.dialect == "postgresql" else sqlite
+        upsert = module.insert(table).from_select(self.columns, select)
+        if on == "skip" or not updates:
+            return upsert.on_conflict_do_nothing(index_elements=unique)
+        return upsert.on_conflict_do_update(
+            index_elements=unique, set_={c: upsert.excluded[c] for c in updates}
+        )
+
+
+class PushdownProcessor:
+    """Processes chunks with ``INSERT ... SELECT``; rejected chunks go the Python way."""
+
+    def __init__(
+        self,
+        statements: ChunkStatements,
+        conn: sa.Connection,
+        fallback: ChunkProcessor,
+        is_transient: Callable[[Any], bool],
+    ) -> None:
+        self.statements = statements
+        self.conn = conn
+        self.fallback = fallback
+        self.is_transient = is_transient
+        self.name = statements.migration.name
+        self._lifted: int | None = None
+
+    def _lift_mysql_limits(self) -> None:
+        """MariaDB/MySQL cut JSON_ARRAYAGG at group_concat_max_len (1 MiB) with a mere
+        warning, leaving invalid JSON: lift the limit once per server connection."""
+        if self.statements.dialect != "mysql":
+            return
+        dbapi = self.conn.connection.dbapi_connection
+        if dbapi is not None and id(dbapi) != self._lifted:
+            self.conn.exec_driver_sql("SET SESSION group_concat_max_len = 4294967295")
+            self._lifted = id(dbapi)
+
+    def process(
+        self,
+        current: state.MigrationState,
+        after: cursor.Key | None,
+        limit: int,
+        timer: ChunkTimer,
+        lease_until: Any,
+    ) -> tuple[Outcome, state.MigrationState]:
+        started = time.monotonic()
+        self._lift_mysql_limits()
+        keys = self.conn.execute(self.statements.keys(after, limit)).all()
+        if not keys:
+            self.conn.rollback()
+            return Outcome(0, 0, 0, None), current
+        last = tuple(keys[-1])
+        cursor.check_advanced(after, last, self.name)
+        failpoints.reached("after_read")
+        try:
+            stmt = self.statements.insert(after, last).execution_options(preserve_rowcount=True)
+            written = max(self.conn.execute(stmt).rowcount, 0)
+        except sa.exc.DBAPIError as exc:
+            if self.is_transient(exc):
+                raise
+            self.conn.rollback()
+            return self.fallback.process(current, after, limit, timer, lease_until)
+        failpoints.reached("after_write")
+        timer.record(time.monotonic() - started, len(keys))
+        counts = (len(keys), written, 0)
+        current = commit(self.conn, current, last, counts, timer.seconds_per_row, lease_until)
+        return Outcome(len(keys), written, 0, last), current

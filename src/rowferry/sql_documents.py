@@ -1,0 +1,242 @@
+"""rowferry's JSON rendering (see :mod:`rowferry.documents`), written in each dialect's SQL.
+
+The pushdown path builds documents in the database with these expressions; the Python path
+renders them with :func:`rowferry.documents.dumps`. Both give the same document, compared as
+parsed JSON: decimals with their stored digits, datetimes ``YYYY-MM-DDTHH:MM:SS.ffffff`` (plus
+the offset for time-zone-aware values), dates ``YYYY-MM-DD``, times ``HH:MM:SS.ffffff``, bytes
+in base64, booleans as ``true``/``false``, NULL as ``null``, a ``HasMany`` as a list (``[]``
+when empty) ordered like the Python path, a ``BelongsTo`` as an object or ``null``.
+
+Related rows are correlated scalar subqueries in the SELECT list of a query over the root table
+alone, so every database drives the statement from the root's key range and reaches related
+rows through their foreign-key index: no join order for an optimizer to get wrong.
+
+Types whose rendering cannot be matched exactly (floats outside PostgreSQL's double precision,
+intervals, arrays, types SQLAlchemy does not know) are refused by :func:`unsupported`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import count
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.sqltypes import _Binary
+
+from .schema import RelationPlan
+
+#: PostgreSQL functions take at most 100 arguments: objects are built 50 pairs at a time
+_PG_PAIRS = 50
+
+
+class _ordered_json_agg(FunctionElement[Any]):
+    """``JSON_ARRAYAGG(x ORDER BY ...)`` / ``jsonb_agg(x ORDER BY ...)``: first clause is x."""
+
+    inherit_cache = True
+    name = "ordered_json_agg"
+
+
+def _agg(element: _ordered_json_agg, compiler: SQLCompiler, function: str, **kw: Any) -> str:
+    value, *order = list(element.clauses)
+    ordering = ", ".join(compiler.process(c, **kw) for c in order)
+    return f"{function}({compiler.process(value, **kw)} ORDER BY {ordering})"
+
+
+@compiles(_ordered_json_agg, "mysql")
+@compiles(_ordered_json_agg, "mariadb")
+def _agg_mysql(element: _ordered_json_agg, compiler: SQLCompiler, **kw: Any) -> str:
+    return _agg(element, compiler, "JSON_ARRAYAGG", **kw)
+
+
+@compiles(_ordered_json_agg, "postgresql")
+def _agg_postgresql(element: _ordered_json_agg, compiler: SQLCompiler, **kw: Any) -> str:
+    return _agg(element, compiler, "jsonb_agg", **kw)
+
+
+_RENDERED = (sa.Integer, sa.Numeric, sa.String, sa.Boolean, sa.DateTime, sa.Date, sa.JSON, sa.Uuid)
+
+
+def _is_float(column: sa.ColumnElement[Any]) -> bool:
+    return isinstance(column.type, sa.Float)
+
+
+def unsupported(dialect: str, columns: Sequence[sa.Column[Any]]) -> list[str]:
+    """Columns whose values this dialect's SQL cannot render exactly as the Python path does."""
+    found = []
+    for column in columns:
+        kind = column.type
+        if _is_float(column):
+            ok = dialect == "postgresql" and isinstance(kind, postgresql.DOUBLE_PRECISION)
+        elif isinstance(kind, _Binary):
+            ok = dialect != "sqlite"
+        elif isinstance(kind, sa.Time):
+            ok = not getattr(kind, "timezone", False)
+        else:
+            ok = isinstance(kind, _RENDERED)
+        if not ok:
+            found.append(f"{column.table.name}.{column.name} ({kind})")
+    return found
+
+
+class SqlDocuments:
+    """Builds the SQL expression of a root row's document for one dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self._aliases = count(1)
+
+    def document(
+        self, table: sa.FromClause, relations: Sequence[RelationPlan]
+    ) -> sa.ColumnElement[Any]:
+        """``{**row, **related}`` of ``table``'s current row, as a JSON expression."""
+        pairs: list[tuple[str, sa.ColumnElement[Any]]] = [(c.name, self.value(c)) for c in table.c]
+        pairs += [(rel.name, self.relation(rel, table)) for rel in relations]
+        return self.object(pairs)
+
+    # -- objects and lists ---------------------------------------------------------------
+
+    def object(self, pairs: Sequence[tuple[str, sa.ColumnElement[Any]]]) -> sa.ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            parts = [
+                sa.func.jsonb_build_object(*_flat(pairs[i : i + _PG_PAIRS]))
+                for i in range(0, max(len(pairs), 1), _PG_PAIRS)
+            ]
+            merged: sa.ColumnElement[Any] = parts[0]
+            for part in parts[1:]:
+                merged = merged.op("||")(part)
+            return merged
+        if self.dialect == "mysql":
+            return sa.func.JSON_OBJECT(*_flat(pairs))
+        return sa.func.json_object(*_flat(pairs))
+
+    def relation(self, rel: RelationPlan, parent: sa.FromClause) -> sa.ColumnElement[Any]:
+        """The related row(s) of ``parent``'s current row: an object or null, or a list."""
+        child = rel.table.alias(f"rf_{next(self._aliases)}")
+        match = sa.and_(
+            *(
+                child.c[c] == parent.c[p]
+                for p, c in zip(rel.parent_columns, rel.child_columns, strict=True)
+            )
+        )
+        value = self.document(child, rel.children)
+        if rel.many:
+            order = [child.c[c.name] for c in rel.order_by]
+            return self._list(value, child, match, order, parent)
+        key = [child.c[c.name] for c in rel.table.primary_key.columns] or [
+            child.c[c] for c in rel.child_columns
+        ]
+        one = sa.select(value).where(match).order_by(*key).suffix_with("LIMIT 1")
+        return self._nested(one.scalar_subquery())
+
+    def _list(
+        self,
+        value: sa.ColumnElement[Any],
+        child: sa.FromClause,
+        match: sa.ColumnElement[bool],
+        order: list[sa.ColumnElement[Any]],
+        parent: sa.FromClause,
+    ) -> sa.ColumnElement[Any]:
+        if self.dialect == "sqlite":  # no ORDER BY inside aggregates before SQLite 3.44
+            rows = (
+                sa.select(value.label("doc"))
+                .where(match)
+                .order_by(*order)
+                .correlate(parent)
+                .subquery()
+            )
+            agg = sa.select(sa.func.json_group_array(sa.func.json(rows.c.doc)))
+            return self._nested(agg.scalar_subquery())
+        agg = sa.select(_ordered_json_agg(value, *order)).where(match)
+        empty = sa.func.JSON_ARRAY() if self.dialect == "mysql" else sa.cast(_text("[]"), JSONB)
+        return sa.func.coalesce(agg.scalar_subquery(), empty)
+
+    def _nested(self, subquery: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """SQLite forgets that a subquery's text is JSON: say it again."""
+        return sa.func.json(subquery) if self.dialect == "sqlite" else subquery
+
+    # -- values --------------------------------------------------------------------------
+
+    def value(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """One column's value, rendered as the Python path renders it."""
+        if isinstance(column.type, sa.JSON):
+            return self._json(column)
+        if _is_float(column):
+            return column
+        render = {"mysql": self._mysql, "postgresql": self._postgresql, "sqlite": self._sqlite}
+        return render[self.dialect](column)
+
+    def _json(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        if self.dialect == "mysql":
+            return sa.func.JSON_EXTRACT(column, "$")
+        if self.dialect == "sqlite":
+            return sa.func.json(column)
+        return column
+
+    def _mysql(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        kind = column.type
+        if isinstance(kind, sa.DateTime):
+            return sa.func.DATE_FORMAT(column, _text("%Y-%m-%dT%H:%i:%s.%f"))
+        if isinstance(kind, sa.Time):
+            return sa.func.TIME_FORMAT(column, _text("%H:%i:%s.%f"))
+        if isinstance(kind, _Binary):
+            return sa.func.REPLACE(sa.func.TO_BASE64(column), _text("\n"), _text(""))
+        if isinstance(kind, sa.String):
+            # MariaDB treats a text column checked with JSON_VALID (its JSON type) as JSON;
+            # the Python path reads it as text, and so must this: CONCAT gives plain text.
+            return sa.func.CONCAT(column)
+        return column  # DECIMAL and DATE come out as rowferry renders them
+
+    def _postgresql(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        kind = column.type
+        if isinstance(kind, sa.DateTime):
+            zone = "TZH:TZM" if getattr(kind, "timezone", False) else ""
+            return sa.func.to_char(column, _text(f'YYYY-MM-DD"T"HH24:MI:SS.US{zone}'))
+        if isinstance(kind, sa.Time):
+            moment = sa.cast(_text("2000-01-01"), sa.Date) + column
+            return sa.func.to_char(moment, _text("HH24:MI:SS.US"))
+        if isinstance(kind, sa.Date):
+            return sa.func.to_char(column, _text("YYYY-MM-DD"))
+        if isinstance(kind, _Binary):
+            encoded = sa.func.encode(column, _text("base64"))
+            return sa.func.translate(encoded, _text("\n"), _text(""))
+        return column  # numeric keeps its digits; booleans are JSON booleans
+
+    def _sqlite(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        kind = column.type
+        if isinstance(kind, sa.DateTime):
+            whole = sa.func.strftime(_text("%Y-%m-%dT%H:%M:%S"), column)
+            return whole.op("||")(self._fraction(column, 21))
+        if isinstance(kind, sa.Time):
+            return sa.func.substr(column, 1, 8).op("||")(self._fraction(column, 10))
+        if isinstance(kind, sa.Boolean):
+            json_true, json_false = sa.func.json(_text("true")), sa.func.json(_text("false"))
+            return sa.case((column.is_(None), None), (column != 0, json_true), else_=json_false)
+        scale = getattr(kind, "scale", None)
+        if isinstance(kind, sa.Numeric) and scale is not None:
+            text = sa.func.printf(_text(f"%.{int(scale)}f"), column)
+            return sa.case((column.is_(None), None), else_=sa.func.json(text))
+        return column
+
+    @staticmethod
+    def _fraction(column: sa.ColumnElement[Any], at: int) -> sa.ColumnElement[Any]:
+        """``.ffffff`` from the text SQLAlchemy stores (``...SS.ffffff``, or no fraction)."""
+        digits = sa.func.substr(sa.func.substr(column, at).op("||")(_text("000000")), 1, 6)
+        return _text(".").op("||")(digits)
+
+
+def _text(value: str) -> sa.ColumnElement[str]:
+    """A constant string, sent as a parameter (no quoting or ``%`` escaping to get wrong)."""
+    return sa.literal(value, sa.String())
+
+
+def _flat(pairs: Sequence[tuple[str, sa.ColumnElement[Any]]]) -> list[Any]:
+    flat: list[Any] = []
+    for name, value in pairs:
+        flat += [_text(name), value]
+    return flat

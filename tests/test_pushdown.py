@@ -1,0 +1,386 @@
+"""Pushdown: the database builds the rows, and they equal what the Python path writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql
+
+import rowferry
+from rowferry import (
+    BelongsTo,
+    ConfigError,
+    Copy,
+    HasMany,
+    Migration,
+    SchemaError,
+    Snapshot,
+    Target,
+    quarantine,
+)
+from rowferry.demo import order_history
+from rowferry.plan import plan
+from tests import reference
+
+DATETIME6 = (
+    sa.DateTime()
+    .with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+    .with_variant(postgresql.TIMESTAMP(precision=6), "postgresql")
+)
+TIME6 = sa.Time().with_variant(mysql.TIME(fsp=6), "mysql", "mariadb")
+DOC = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+OPTIONS: dict[str, Any] = {"mysql_charset": "utf8mb4"}
+
+
+def _statements(engine: sa.Engine) -> list[str]:
+    seen: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda c, cur, sql, *a: seen.append(sql))
+    return seen
+
+
+def test_the_reference_snapshots_built_by_the_database(db_url: str) -> None:
+    reference.build(db_url, orders=400)
+    engine = sa.create_engine(db_url)
+    seen = _statements(engine)
+    result = rowferry.run(order_history.pushdown_migration, engine, chunk_size=50)
+    assert result.done and result.rows_written == result.rows_total == 239
+    assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
+    # No related row leaves the server: the client only ever selects keys of orders.
+    reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    assert not [s for s in reads if "order_items" in s or "patients" in s]
+    inserts = [s for s in seen if s.lstrip().upper().startswith("INSERT INTO ORDER_SNAPSHOTS")]
+    assert len(inserts) == result.chunks
+    engine.dispose()
+
+
+def test_resumes_chunk_by_chunk_like_the_python_path(db_url: str) -> None:
+    reference.build(db_url, orders=300)
+    engine = sa.create_engine(db_url)
+    trips = 0
+    while not rowferry.run(
+        order_history.pushdown_migration,
+        engine,
+        chunk_size=40,
+        budget=rowferry.Budget(max_chunks=1),
+    ).done:
+        trips += 1
+    assert trips == 4  # 179 qualifying orders in chunks of 40: the fifth trip finishes
+    assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
+    engine.dispose()
+
+
+def test_a_rejected_chunk_goes_the_python_way_and_quarantines_the_bad_row(db_url: str) -> None:
+    reference.build(db_url, orders=300)
+    expected = reference.expected_snapshots(db_url)
+    taken = sorted(expected)[7]
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:  # a row already there: the INSERT ... SELECT fails
+        conn.execute(
+            sa.text(
+                "INSERT INTO order_snapshots (order_id, status, snapshot) VALUES (:o, 'x', :d)"
+            ),
+            {"o": taken, "d": "{}"},
+        )
+    result = rowferry.run(order_history.pushdown_migration, engine, chunk_size=50)
+    assert result.done and result.rows_quarantined == 1
+    with engine.connect() as conn:
+        entries = quarantine.entries(conn, "order-history-pushdown")
+    assert [e.key for e in entries] == [(taken,)]
+    with engine.begin() as conn:  # the row that was in the way, still as it was
+        kept = conn.execute(
+            sa.text("SELECT status FROM order_snapshots WHERE order_id = :o"), {"o": taken}
+        )
+        assert kept.scalar_one() == "x"
+        conn.execute(sa.text("DELETE FROM order_snapshots WHERE order_id = :o"), {"o": taken})
+    got = reference.snapshots(db_url)
+    assert {k: v for k, v in got.items() if k != taken} == {
+        k: v for k, v in expected.items() if k != taken
+    }
+    engine.dispose()
+
+
+def _type_tables(meta: sa.MetaData, dialect: str) -> None:
+    extra: list[sa.Column[Any]] = []
+    if dialect != "sqlite":
+        extra.append(sa.Column("raw", sa.LargeBinary(64)))
+    if dialect == "postgresql":
+        extra += [
+            sa.Column("aware", postgresql.TIMESTAMP(timezone=True, precision=6)),
+            sa.Column("ident", postgresql.UUID(as_uuid=True)),
+            sa.Column("ratio", postgresql.DOUBLE_PRECISION()),
+            sa.Column("flag", sa.Boolean()),
+        ]
+    if dialect == "sqlite":
+        extra.append(sa.Column("flag", sa.Boolean()))
+    sa.Table(
+        "kinds",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("label", sa.String(20)),
+        **OPTIONS,
+    )
+    sa.Table(
+        "things",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("amount", sa.Numeric(12, 4)),
+        sa.Column("price", sa.Numeric(10, 2)),
+        sa.Column("at", DATETIME6),
+        sa.Column("day", sa.Date),
+        sa.Column("moment", TIME6),
+        sa.Column("name", sa.String(200)),
+        sa.Column("data", sa.JSON),
+        sa.Column("kind_id", sa.Integer),
+        *extra,
+        **OPTIONS,
+    )
+    sa.Table(
+        "parts",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("thing_id", sa.Integer, index=True),
+        sa.Column("kind_id", sa.Integer),
+        sa.Column("cost", sa.Numeric(10, 3)),
+        **OPTIONS,
+    )
+    for name in ("docs_python", "docs_sql"):
+        sa.Table(
+            name,
+            meta,
+            sa.Column("thing_id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("label", sa.String(200)),
+            sa.Column("doc", DOC),
+            **OPTIONS,
+        )
+
+
+def _type_rows(dialect: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for i in range(1, 13):
+        row: dict[str, Any] = {
+            "id": i * 3,
+            "amount": Decimal(f"{i}.{i:04d}") if i % 4 else None,
+            "price": Decimal("12.50") if i % 2 else Decimal("-0.07"),
+            "at": dt.datetime(2024, 2, 29, 23, 59, 59, 0 if i % 3 else i) if i != 5 else None,
+            "day": dt.date(1999, 12, 31) if i != 6 else None,
+            "moment": dt.time(7, 8, 9, i * 1000) if i % 5 else dt.time(0, 0),
+            "name": ['José "王" \\ \n tab\t', "", None, "plain"][i % 4],
+            "data": {"n": i, "list": [1, "two", None], "nested": {"ok": True}} if i % 3 else None,
+            "kind_id": (i % 3) or None,
+        }
+        if dialect != "sqlite":
+            row["raw"] = bytes(range(i * 5)) if i % 2 else None
+        if dialect == "postgresql":
+            zone = dt.timezone(dt.timedelta(hours=i % 5))
+            row |= {
+                "aware": dt.datetime(2024, 1, 1, 12, 0, i, i, tzinfo=zone),
+                "ident": uuid.UUID(int=i),
+                "ratio": i / 7,
+            }
+        if dialect in ("postgresql", "sqlite"):
+            row["flag"] = [True, False, None][i % 3]
+        rows.append(row)
+    return rows
+
+
+def _snapshot_migration(target: str, pushdown: bool) -> Migration:
+    return Migration(
+        name=f"types-{target}",
+        source="things",
+        relations={
+            "kind": BelongsTo("kinds", foreign_key="kind_id"),
+            "parts": HasMany(
+                "parts",
+                foreign_key="thing_id",
+                order_by=["cost", "id"],
+                relations={"kind": BelongsTo("kinds", foreign_key="kind_id")},
+            ),
+        },
+        transform=Snapshot(document="doc", columns={"thing_id": "id", "label": "name"}),
+        target=Target(target),
+        pushdown=pushdown,
+    )
+
+
+def test_every_supported_type_renders_the_same_in_sql_and_in_python(
+    db_url: str, dialect_name: str
+) -> None:
+    engine = sa.create_engine(db_url)
+    meta = sa.MetaData()
+    _type_tables(meta, dialect_name)
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            meta.tables["kinds"].insert(), [{"id": 1, "label": "a"}, {"id": 2, "label": None}]
+        )
+        conn.execute(meta.tables["things"].insert(), _type_rows(dialect_name))
+        parts = [
+            {"id": p, "thing_id": (p % 7) * 3, "kind_id": p % 4 or None, "cost": Decimal(p % 3)}
+            for p in range(1, 30)
+        ]
+        conn.execute(meta.tables["parts"].insert(), parts)
+    assert rowferry.run(_snapshot_migration("docs_python", False), engine, chunk_size=5).done
+    assert rowferry.run(_snapshot_migration("docs_sql", True), engine, chunk_size=5).done
+    with engine.connect() as conn:
+        python = conn.execute(
+            sa.text("SELECT thing_id, label, doc FROM docs_python ORDER BY thing_id")
+        ).all()
+        pushed = conn.execute(
+            sa.text("SELECT thing_id, label, doc FROM docs_sql ORDER BY thing_id")
+        ).all()
+    assert len(python) == len(pushed) == 12
+    for a, b in zip(python, pushed, strict=True):
+        assert (a[0], a[1]) == (b[0], b[1])
+        assert _parsed(a[2]) == _parsed(b[2]), a[0]
+    engine.dispose()
+
+
+def _parsed(text: str) -> Any:
+    """Parsed JSON, decimals exact except inside JSON columns (see the README)."""
+    doc = json.loads(text, parse_float=Decimal)
+    if isinstance(doc.get("data"), dict):
+        doc["data"] = json.loads(json.dumps(doc["data"], default=float))
+    return doc
+
+
+def test_a_copy_with_renamed_columns(db_url: str) -> None:
+    reference.build(db_url, orders=200)
+    engine = sa.create_engine(db_url)
+    meta = sa.MetaData()
+    copies = sa.Table(
+        "order_copies",
+        meta,
+        sa.Column("order_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("state", sa.String(20)),
+        sa.Column("amount", sa.Numeric(10, 2)),
+        **OPTIONS,
+    )
+    meta.create_all(engine)
+    columns = {"order_id": "id", "state": "status", "amount": "total"}
+    for pushdown in (True, False):
+        with engine.begin() as conn:
+            conn.execute(copies.delete())
+        migration = Migration(
+            name=f"copy-{pushdown}",
+            source="orders",
+            transform=Copy(columns),
+            target=Target("order_copies", unique_key="order_id", on_conflict="update"),
+            pushdown=pushdown,
+        )
+        assert rowferry.run(migration, engine, chunk_size=30).rows_written == 200
+        with engine.connect() as conn:
+            got = conn.execute(sa.select(copies).order_by(copies.c.order_id)).all()
+            orders = sa.Table("orders", sa.MetaData(), autoload_with=conn)
+            want = conn.execute(
+                sa.select(orders.c.id, orders.c.status, orders.c.total).order_by(orders.c.id)
+            ).all()
+        assert [tuple(r) for r in got] == [tuple(r) for r in want]
+    engine.dispose()
+
+
+def test_pushdown_is_refused_before_any_write_when_it_cannot_be_done(
+    db_url: str, dialect_name: str
+) -> None:
+    reference.build(db_url, orders=50)
+    engine = sa.create_engine(db_url)
+    function = order_history.migration.__class__(
+        **{**order_history.migration.__dict__, "pushdown": True}
+    )
+    with pytest.raises(ConfigError, match="transform is a Python function"):
+        rowferry.run(function, engine)
+    unknown = Migration(
+        name="bad-copy",
+        source="orders",
+        transform=Copy({"order_id": "no_such_column"}),
+        target="order_snapshots",
+        pushdown=True,
+    )
+    with pytest.raises(SchemaError, match="no_such_column"):
+        rowferry.run(unknown, engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM order_snapshots")).scalar() == 0
+    engine.dispose()
+
+
+def test_different_source_and_target_databases_cannot_push_down(make_db: Any) -> None:
+    source, target = make_db("mariadb"), make_db("postgresql")
+    reference.build(source, orders=50)
+    reference.build(target, orders=0)
+    with pytest.raises(ConfigError, match="different databases"):
+        rowferry.run(order_history.pushdown_migration, source, target)
+
+
+def test_plan_shows_the_pushed_down_statement_and_offers_pushdown(db_url: str) -> None:
+    reference.build(db_url, orders=100)
+    pushed = plan(order_history.pushdown_migration, db_url)
+    assert pushed.pushdown.startswith("on")
+    assert pushed.queries[0].title == "keys of one chunk"
+    assert pushed.write_sql is not None and "order_items" in pushed.write_sql
+    assert all(q.explain for q in pushed.queries)
+    offered = plan(
+        order_history.pushdown_migration.__class__(
+            **{**order_history.pushdown_migration.__dict__, "pushdown": False}
+        ),
+        db_url,
+    )
+    assert offered.pushdown.startswith("available")
+    assert plan(order_history.migration, db_url).pushdown.startswith("not available")
+
+
+def test_a_document_past_a_megabyte_is_not_cut(db_url: str) -> None:
+    """MariaDB cuts JSON_ARRAYAGG at group_concat_max_len (1 MiB by default) with a warning."""
+    engine = sa.create_engine(db_url)
+    meta = sa.MetaData()
+    sa.Table("parents", meta, sa.Column("id", sa.Integer, primary_key=True), **OPTIONS)
+    sa.Table(
+        "children",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("parent_id", sa.Integer, index=True),
+        sa.Column("text", sa.String(600)),
+        **OPTIONS,
+    )
+    sa.Table(
+        "docs",
+        meta,
+        sa.Column("parent_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("doc", DOC),
+        **OPTIONS,
+    )
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(meta.tables["parents"].insert(), [{"id": 1}, {"id": 2}])
+        conn.execute(
+            meta.tables["children"].insert(),
+            [
+                {"id": i, "parent_id": 1 + i % 2, "text": f"{i:05d}" + "x" * 500}
+                for i in range(1, 6001)
+            ],
+        )
+    migration = Migration(
+        name="big",
+        source="parents",
+        relations={"children": HasMany("children", foreign_key="parent_id")},
+        transform=Snapshot(document="doc", columns={"parent_id": "id"}),
+        target="docs",
+        pushdown=True,
+    )
+    seen = _statements(engine)
+    assert rowferry.run(migration, engine).done
+    # Built by the database, not by the Python path after a failed INSERT ... SELECT (MariaDB's
+    # strict mode turns the cut into an error; without it the cut document would be stored).
+    assert not [s for s in seen if s.lstrip().upper().startswith("SELECT") and "children" in s]
+    with engine.connect() as conn:
+        docs = [
+            json.loads(d)
+            for d in conn.execute(sa.text("SELECT doc FROM docs ORDER BY parent_id")).scalars()
+        ]
+    assert [len(d["children"]) for d in docs] == [3000, 3000]
+    assert docs[0]["children"][-1]["text"].startswith("06000")
+    engine.dispose()
