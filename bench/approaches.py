@@ -10,7 +10,11 @@
 - ``limit-chunked``: the same statement per key range of 1,000 finished orders, one COMMIT each;
 - ``rowferry``: ``rowferry.run(order_history.migration, engine)``, its defaults;
 - ``rowferry-pushdown``: ``rowferry.run(order_history.pushdown_migration, engine)``, when the
-  engine has it (``NotAvailable`` otherwise).
+  engine has it (``NotAvailable`` otherwise);
+- ``rowferry-mysqlclient``: ``rowferry`` on the optional C driver (MySQL/MariaDB only).
+
+The rowferry approaches get rowferry's own engine (``rowferry.connections.create_engine``), the
+scripts SQLAlchemy's defaults; see bench/compare_one.py.
 
 An approach returns True when it stopped because of the cap (only naive has one).
 """
@@ -195,6 +199,7 @@ APPROACHES: dict[str, Approach] = {
     "limit-chunked": limit_chunked,
     "rowferry": with_rowferry,
     "rowferry-pushdown": with_rowferry_pushdown,
+    "rowferry-mysqlclient": with_rowferry,
 }
 #: Approaches that stop at the time cap (``--naive-cap``).
 CAPPED = frozenset({"naive", "naive-1ms"})

@@ -5,13 +5,15 @@
 "capped", "error"}``. ``seconds`` runs from before the engine is created (so before connecting) to
 after it is disposed. ``statements`` counts SQLAlchemy's ``before_cursor_execute`` events (an
 ``executemany`` is one); ``commits`` counts COMMITs; ``direct`` counts statements sent through
-psycopg's own cursor on PostgreSQL, which SQLAlchemy does not see (rowferry's COPY, its staging
-table and the INSERT from it). The driver reads the peak RSS of this process from ``wait4``.
+the driver's own cursor, which SQLAlchemy does not see (on PostgreSQL rowferry's COPY, its
+staging table and the INSERT from it; on MySQL its multi-row INSERTs). The driver reads the
+peak RSS of this process from ``wait4``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import threading
 import time
@@ -21,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.approaches import APPROACHES, NotAvailable
+from rowferry import connections
 
 
 class Counts:
@@ -39,6 +42,8 @@ class Counts:
         sa.event.listen(engine, "commit", self._commit)
         if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
             sa.event.listen(engine, "connect", self._count_psycopg)
+        if engine.dialect.name in ("mysql", "mariadb"):
+            sa.event.listen(engine, "connect", self._count_mysql)
 
     def _before(self, *args: Any) -> None:
         self.statements += 1
@@ -76,13 +81,39 @@ class Counts:
 
         dbapi_connection.cursor_factory = CountingCursor
 
+    def _count_mysql(self, dbapi_connection: Any, record: Any) -> None:
+        base = dbapi_connection.cursorclass
+        count = self._direct
+
+        class CountingCursor(base):  # type: ignore[misc, valid-type]
+            def execute(self, *args: Any, **kwargs: Any) -> Any:
+                count()
+                return super().execute(*args, **kwargs)
+
+        dbapi_connection.cursorclass = CountingCursor
+
+
+def _engine(approach: str, url: str) -> sa.Engine:
+    """The engine the approach's user would have: SQLAlchemy's defaults for the scripts,
+    rowferry's own (what ``rowferry run --url`` makes) for rowferry, on the C driver for
+    ``rowferry-mysqlclient``."""
+    if not approach.startswith("rowferry"):
+        return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    if approach == "rowferry-mysqlclient":
+        if not url.startswith("mysql+pymysql"):
+            raise NotAvailable("mysqlclient is a MySQL/MariaDB driver")
+        if importlib.util.find_spec("MySQLdb") is None:
+            raise NotAvailable("mysqlclient is not installed (pip install 'rowferry[mysqlclient]')")
+        url = url.replace("mysql+pymysql", "mysql+mysqldb", 1)
+    return connections.create_engine(url)
+
 
 def run(approach: str, url: str, cap: float | None) -> dict[str, Any]:
     counts = Counts()
     out: dict[str, Any] = {"status": "ok", "capped": False, "error": None}
     started = time.perf_counter()
     try:
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        engine = _engine(approach, url)
         counts.attach(engine)
         try:
             out["capped"] = APPROACHES[approach](engine, cap)

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 SPEED_SIZES = (100_000, 1_000_000)
 PRODUCTION = 2_700
-ROWFERRY = ("rowferry", "rowferry-pushdown")
+ROWFERRY = ("rowferry", "rowferry-pushdown", "rowferry-mysqlclient")
+#: the Python-transform path, on the default driver and on the optional C driver
+PYTHON_PATH = ("rowferry", "rowferry-mysqlclient")
 NOT_TARGET_SIZE = "not a target size"
 NO_START_UP = "without the statements of the start-up"
 
@@ -100,12 +102,15 @@ def speed_vs_handmade(results: list[Result]) -> Iterator[Check]:
     for server, orders in sizes(results):
         if server == "sqlite":
             continue
-        rowferry = find(results, server, orders, "rowferry")
-        ratio = speedup(rowferry, find(results, server, orders, "handmade"))
-        passed = None if ratio is None else ratio >= 1.5
-        indication = "" if orders in SPEED_SIZES else NOT_TARGET_SIZE
-        name = "rowferry ≥ 1.5x handmade"
-        yield Check(name, server, orders, times(ratio, rowferry), passed, indication)
+        for approach in PYTHON_PATH:
+            rowferry = find(results, server, orders, approach)
+            if rowferry is None or rowferry.status == "not available":
+                continue
+            ratio = speedup(rowferry, find(results, server, orders, "handmade"))
+            passed = None if ratio is None else ratio >= 1.5
+            indication = "" if orders in SPEED_SIZES else NOT_TARGET_SIZE
+            name = f"{approach} ≥ 1.5x handmade"
+            yield Check(name, server, orders, times(ratio, rowferry), passed, indication)
 
 
 def pushdown_vs_limit(results: list[Result]) -> Iterator[Check]:
@@ -119,6 +124,8 @@ def pushdown_vs_limit(results: list[Result]) -> Iterator[Check]:
 def production(results: list[Result]) -> Iterator[Check]:
     for approach in ROWFERRY:
         r = find(results, "mariadb", PRODUCTION, approach)
+        if r is not None and r.status == "not available":
+            continue
         name = f"{approach}: 2,700 orders < 0.3 s, connect to finish"
         if r is None or not r.complete:
             yield Check(name, "mariadb", PRODUCTION, why_not(r), None)
@@ -147,12 +154,13 @@ def memory(results: list[Result]) -> Iterator[Check]:
 
 
 def statements(results: list[Result]) -> Iterator[Check]:
-    """At most 12 statements per 1,000 orders on the Python-transform path, COPY included."""
+    """At most 12 statements per 1,000 orders on the Python-transform path, including those sent
+    through the driver's own cursor (COPY on PostgreSQL, the multi-row INSERTs on MySQL)."""
     name = "rowferry: ≤ 12 statements/1,000 orders"
     done = [r for r in results if r.approach == "rowferry" and r.complete]
     for r in done:
         total = r.per_k(r.statements + r.direct)
-        measured = f"{total:.1f}" + (" (COPY included)" if r.direct else "")
+        measured = f"{total:.1f}" + (" (driver-level included)" if r.direct else "")
         yield Check(name, r.server, r.orders, measured, total <= 12)
     for server in dict.fromkeys(r.server for r in done):
         runs = sorted((r for r in done if r.server == server), key=lambda r: r.orders)

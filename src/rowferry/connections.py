@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -47,7 +48,10 @@ def parse_url(url: str) -> sa.URL:
 def _with_defaults(url: sa.URL) -> sa.URL:
     backend, driver = url.get_backend_name(), url.get_driver_name()
     if backend in ("mysql", "mariadb"):
-        if driver in ("mysqldb", "mysqlclient") or url.drivername in ("mysql", "mariadb"):
+        asked_for_c = "+" in url.drivername and driver in ("mysqldb", "mysqlclient")
+        if asked_for_c and _has_mysqlclient():
+            url = url.set(drivername=f"{backend}+mysqldb")
+        elif asked_for_c or url.drivername in ("mysql", "mariadb"):
             url = url.set(drivername=f"{backend}+pymysql")
         if "charset" not in url.query:
             url = url.update_query_dict({"charset": "utf8mb4"})
@@ -56,15 +60,36 @@ def _with_defaults(url: sa.URL) -> sa.URL:
     return url
 
 
+def _has_mysqlclient() -> bool:
+    """Whether the optional C driver (``pip install 'rowferry[mysqlclient]'``) is installed."""
+    return importlib.util.find_spec("MySQLdb") is not None
+
+
 def create_engine(url: str | sa.URL, *, must_exist: bool = True) -> sa.Engine:
     """An engine for ``url``; a SQLite file must already exist unless ``must_exist`` is false."""
     parsed = parse_url(url) if isinstance(url, str) else _with_defaults(url)
     if parsed.get_backend_name() == "sqlite" and must_exist:
         _require_sqlite_file(parsed)
     try:
-        return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+        return sa.create_engine(
+            parsed, poolclass=sa.pool.NullPool, connect_args=_connect_args(parsed)
+        )
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise ConnectError(f"cannot use {describe(parsed)}: {mask_secrets(str(exc))}") from exc
+
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _connect_args(url: sa.URL) -> dict[str, object]:
+    """PyMySQL tries TLS on every connection unless told otherwise, and building its TLS context
+    (loading the system's CA certificates) costs about 35 ms per connection. Over loopback or a
+    Unix socket TLS protects nothing, so it is switched off there unless the URL asks for it."""
+    if url.get_driver_name() != "pymysql" or any(k.startswith("ssl") for k in url.query):
+        return {}
+    if "unix_socket" in url.query or (url.host or "localhost") in _LOOPBACK:
+        return {"ssl_disabled": True}
+    return {}
 
 
 def _require_sqlite_file(url: sa.URL) -> None:

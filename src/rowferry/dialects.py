@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from . import mysql_insert
 from .spec import OnConflict
 
 
@@ -42,10 +43,13 @@ class Dialect:
         self, table: sa.Table, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
     ) -> str:
         """``INSERT INTO t (cols) VALUES (...)`` with the conflict clause of ``on``."""
-        cols = ", ".join(self.quote(c) for c in columns)
         marks = ", ".join(self.placeholder() for _ in columns)
-        head = f"INSERT INTO {self.table_name(table)} ({cols}) VALUES ({marks})"
+        head = f"{self.insert_head(table, columns)} VALUES ({marks})"
         return head + self.conflict_clause(columns, unique_key, on)
+
+    def insert_head(self, table: sa.Table, columns: Sequence[str]) -> str:
+        cols = ", ".join(self.quote(c) for c in columns)
+        return f"INSERT INTO {self.table_name(table)} ({cols})"
 
     def conflict_clause(
         self, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
@@ -118,10 +122,32 @@ class SQLiteDialect(Dialect):
 
 
 class MySQLDialect(Dialect):
-    """MySQL and MariaDB: PyMySQL's ``executemany`` turns the INSERT into multi-row INSERTs."""
+    """MySQL and MariaDB: multi-row INSERTs as large as ``max_allowed_packet`` allows (see
+    :mod:`rowferry.mysql_insert`; other drivers: their ``executemany``)."""
 
     name = "mysql"
     max_params = 60_000
+
+    def write_rows(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        unique_key: Sequence[str],
+        on: OnConflict,
+    ) -> int:
+        if not mysql_insert.supports(conn):
+            return super().write_rows(conn, table, columns, rows, unique_key, on)
+        head = self.insert_head(table, columns)
+        clause = self.conflict_clause(columns, unique_key, on)
+        return mysql_insert.write(conn, head, clause, rows)
+
+    def describe_write(
+        self, table: sa.Table, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
+    ) -> str:
+        sql = self.insert_sql(table, columns, unique_key, on)
+        return f"{sql}\n-- every row of the chunk, as few statements as max_allowed_packet allows"
 
     def conflict_clause(
         self, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict

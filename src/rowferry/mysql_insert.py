@@ -1,0 +1,133 @@
+"""Multi-row INSERTs for MySQL/MariaDB, rendered by rowferry and sized to the server's
+``max_allowed_packet``.
+
+The drivers' ``executemany`` cut multi-row INSERTs at 1 MB (PyMySQL) or 64 KB (mysqlclient):
+several statements per chunk when its rows are JSON documents of a few kilobytes. And PyMySQL
+escapes every string with ``str.translate`` over a per-character table, about half the client's
+time on such rows. Here one statement carries as many rows as the server accepts; with PyMySQL a
+string is escaped by a few ``str.replace`` calls, run only for the characters it contains, and
+every other value except integers and NULL by PyMySQL's own escaping, so its SQL is what
+``executemany`` would have sent. With mysqlclient every value is rendered by its C ``literal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+#: never build a statement larger than this, whatever the server accepts
+MAX_STATEMENT_BYTES = 16 * 1024 * 1024
+#: room left in a packet for the command byte and the statement's head and tail
+_MARGIN = 1024
+#: ``SERVER_STATUS_NO_BACKSLASH_ESCAPES`` in the server status flags
+_NO_BACKSLASH_ESCAPES = 512
+_INFO_KEY = "rowferry_max_statement_bytes"
+
+
+def supports(conn: sa.Connection) -> bool:
+    return conn.dialect.driver in ("pymysql", "mysqldb")
+
+
+def write(conn: sa.Connection, head: str, clause: str, rows: list[tuple[Any, ...]]) -> int:
+    """``head VALUES (...),(...) clause`` for every row of ``rows``, in as few statements as the
+    packet limit allows, inside the caller's transaction; return the affected rows.
+
+    ``head`` is ``INSERT INTO t (cols)`` and ``clause`` the conflict clause (or empty). PyMySQL's
+    errors come out as SQLAlchemy's ``DBAPIError``, like those of any other statement."""
+    if not conn.in_transaction():  # so that conn.commit()/rollback() reach the driver
+        conn.begin()
+    limit = _statement_limit(conn)
+    driver = conn.connection.driver_connection
+    render = _PyMySQL(driver) if conn.dialect.driver == "pymysql" else _MySQLdb(driver)
+    prefix, suffix = (head + " VALUES ").encode(render.encoding), clause.encode(render.encoding)
+    affected = 0
+    cursor = driver.cursor()  # type: ignore[union-attr]
+    try:
+        for statement in _statements(prefix, suffix, (render.row(row) for row in rows), limit):
+            affected += cursor.execute(statement)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        error = conn.dialect.loaded_dbapi.Error
+        raise sa.exc.DBAPIError.instance(f"{head} VALUES ...", None, exc, error) from exc
+    finally:
+        cursor.close()
+    return affected
+
+
+def _statements(prefix: bytes, suffix: bytes, rows: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """Group the rendered rows into statements of at most ``limit`` bytes (a row that alone is
+    larger still goes, alone, and the server's refusal names it)."""
+    batch: list[bytes] = []
+    size = len(prefix) + len(suffix)
+    for row in rows:
+        if batch and size + len(row) + 1 > limit:
+            yield prefix + b",".join(batch) + suffix
+            batch, size = [], len(prefix) + len(suffix)
+        batch.append(row)
+        size += len(row) + 1
+    if batch:
+        yield prefix + b",".join(batch) + suffix
+
+
+def _statement_limit(conn: sa.Connection) -> int:
+    """The largest statement to send on this connection, asked of the server once."""
+    info = conn.connection.info
+    if _INFO_KEY not in info:
+        server = int(conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one())
+        client = int(getattr(conn.connection.driver_connection, "max_allowed_packet", server))
+        info[_INFO_KEY] = min(server, client, MAX_STATEMENT_BYTES) - _MARGIN
+    return int(info[_INFO_KEY])
+
+
+class _MySQLdb:
+    """SQL literals for one mysqlclient connection: its own C rendering."""
+
+    def __init__(self, driver: Any) -> None:
+        self.literal = driver.literal
+        self.encoding = driver.encoding
+
+    def row(self, values: Sequence[Any]) -> bytes:
+        return b"(" + b",".join([self.literal(v) for v in values]) + b")"
+
+
+class _PyMySQL:
+    """SQL literals for one PyMySQL connection, the way its ``escape`` renders them."""
+
+    def __init__(self, driver: Any) -> None:
+        self.escape = driver.escape
+        self.encoding = driver.encoding
+        self.backslashes = not (driver.server_status & _NO_BACKSLASH_ESCAPES)
+
+    def row(self, values: Sequence[Any]) -> bytes:
+        return ("(" + ",".join([self.literal(v) for v in values]) + ")").encode(
+            self.encoding, "surrogateescape"
+        )
+
+    def literal(self, value: Any) -> str:
+        kind = type(value)
+        if kind is str:
+            return quote(value) if self.backslashes else "'" + value.replace("'", "''") + "'"
+        if value is None:
+            return "NULL"
+        if kind is int:
+            return str(value)
+        return str(self.escape(value))
+
+
+def quote(text: str) -> str:
+    """``text`` as a MySQL string literal (backslash escapes on): the characters PyMySQL
+    escapes, except ``"``, which needs no escape between single quotes."""
+    if "\\" in text:
+        text = text.replace("\\", "\\\\")
+    if "'" in text:
+        text = text.replace("'", "\\'")
+    if "\x00" in text:
+        text = text.replace("\x00", "\\0")
+    if "\n" in text:
+        text = text.replace("\n", "\\n")
+    if "\r" in text:
+        text = text.replace("\r", "\\r")
+    if "\x1a" in text:
+        text = text.replace("\x1a", "\\Z")
+    return "'" + text + "'"
