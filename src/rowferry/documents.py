@@ -30,22 +30,35 @@ _NUMBER = re.compile('"\\\\u0000' + _TOKEN + '([-0-9.]+)\\\\u0000"')
 
 
 def render_datetime(value: dt.datetime) -> str:
-    return value.isoformat(timespec="microseconds")
+    if value.tzinfo is not None:
+        return value.isoformat(timespec="microseconds")
+    # the hot path: plain isoformat() (half the cost of timespec=), six zeros when it omits them
+    text = value.isoformat()
+    return text if value.microsecond else text + ".000000"
 
 
 def render_decimal(value: Decimal) -> str:
-    if not value.is_finite():
+    text = str(value)  # plain digits for what databases return; twice as fast as format()
+    if not text[-1].isdigit():
         raise ValueError(f"cannot render {value} as a JSON number")
-    return format(value, "f")
+    return format(value, "f") if "E" in text else text
 
 
 def _default(value: Any) -> Any:
     """orjson's hook for the values it does not render itself (or not our way)."""
-    if type(value) is dt.datetime:  # the most common, by exact type: no isinstance chain
-        return render_datetime(value)
+    render = _BY_TYPE.get(type(value))  # the common types by exact type: no isinstance chain
+    if render is not None:
+        return render(value)
     if isinstance(value, Decimal):
         return orjson.Fragment(render_decimal(value))
     return _text(value)
+
+
+def _decimal_fragment(value: Decimal) -> orjson.Fragment:
+    return orjson.Fragment(render_decimal(value))
+
+
+_BY_TYPE: dict[type, Any] = {dt.datetime: render_datetime, Decimal: _decimal_fragment}
 
 
 def _text(value: Any) -> Any:
