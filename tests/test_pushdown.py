@@ -249,6 +249,62 @@ def _parsed(text: str) -> Any:
     return doc
 
 
+@pytest.mark.parametrize("doc_type", ["json", "text"])
+def test_a_row_of_more_than_fifty_columns(db_url: str, doc_type: str) -> None:
+    """PostgreSQL builds objects 50 pairs at a time and merges them; every column arrives."""
+    engine = sa.create_engine(db_url)
+    meta = sa.MetaData()
+    names = [f"c{i:02d}" for i in range(70)]
+    sa.Table(
+        "wide",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        *[sa.Column(n, sa.Numeric(8, 2) if i % 2 else sa.String(20)) for i, n in enumerate(names)],
+        **OPTIONS,
+    )
+    for target in ("wide_python", "wide_sql"):
+        sa.Table(
+            target,
+            meta,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("doc", sa.JSON if doc_type == "json" else DOC),
+            **OPTIONS,
+        )
+    meta.create_all(engine)
+    rows = [
+        {
+            "id": r,
+            **{n: (Decimal(f"{r}.{i:02d}") if i % 2 else f"{n}-{r}") for i, n in enumerate(names)},
+        }
+        for r in range(1, 8)
+    ]
+    with engine.begin() as conn:
+        conn.execute(meta.tables["wide"].insert(), rows)
+    for target, pushdown in (("wide_python", False), ("wide_sql", True)):
+        spec = Migration(
+            name=target,
+            source="wide",
+            transform=Snapshot(document="doc", columns={"id": "id"}),
+            target=Target(target),
+            pushdown=pushdown,
+        )
+        assert rowferry.run(spec, engine, chunk_size=3).done
+    with engine.connect() as conn:
+        python, pushed = (
+            [
+                json.loads(text, parse_float=Decimal)
+                for (text,) in conn.execute(
+                    sa.select(sa.cast(meta.tables[t].c.doc, sa.Text)).order_by(meta.tables[t].c.id)
+                )
+            ]
+            for t in ("wide_python", "wide_sql")
+        )
+    engine.dispose()
+    assert len(pushed) == 7 and len(pushed[0]) == 71
+    assert pushed == python
+    assert pushed[2]["c01"] == Decimal("3.01") and pushed[6]["c68"] == "c68-7"
+
+
 def test_a_copy_with_renamed_columns(db_url: str) -> None:
     reference.build(db_url, orders=200)
     engine = sa.create_engine(db_url)

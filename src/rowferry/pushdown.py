@@ -115,11 +115,11 @@ class ChunkStatements:
         return columns, values
 
     def _as_column_type(self, document: sa.ColumnElement[Any], column: str) -> Any:
-        """PostgreSQL builds ``jsonb``: cast it for a ``json`` or text target column."""
-        kind = self.target.table.c[column].type
-        if self.dialect != "postgresql" or isinstance(kind, postgresql.JSONB):
+        """PostgreSQL builds ``json`` (``jsonb`` past 50 pairs): cast it to the target column's
+        type (``jsonb``, ``json`` or text), which an INSERT does not do by itself."""
+        if self.dialect != "postgresql":
             return document
-        return sa.cast(document, kind)
+        return sa.cast(document, self.target.table.c[column].type)
 
     def keys(self, after: cursor.Key | None, limit: int) -> sa.Select[Any]:
         return chunk_select(self.source, after, limit, columns=self.source.key)
