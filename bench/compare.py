@@ -92,6 +92,20 @@ def routed(url: str, server: str, approach: str, setup: Setup) -> Iterator[str]:
         yield proxy.route(url)
 
 
+def analyze(url: str) -> None:
+    """Give the planner statistics of the freshly loaded tables, as a live database has them
+    (this machine's PostgreSQL runs without autovacuum: without this, PostgreSQL plans the
+    chunked approaches' queries blind and they run up to 4x slower at 1,000,000 orders)."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if engine.dialect.name == "mysql":
+            tables = ", ".join(sa.inspect(conn).get_table_names())
+            conn.exec_driver_sql(f"ANALYZE TABLE {tables}").all()
+        else:
+            conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+
+
 def start_over(url: str) -> None:
     """Empty the target and forget the progress of both demo migrations."""
     migrations = [order_history.migration, getattr(order_history, "pushdown_migration", None)]
@@ -135,6 +149,7 @@ def run_size(server: str, orders: int, setup: Setup, launcher: Launcher) -> list
     try:
         started = time.perf_counter()
         reference.build(url, orders=orders)
+        analyze(url)
         expected = check.expected_digests(url, orders)
         print(
             f"{server} {orders:,}: built and expected in {time.perf_counter() - started:.0f} s",

@@ -219,8 +219,9 @@ METHOD = [
     "move no row through Python, show that floor).",
     "- statements/1,000: SQLAlchemy `before_cursor_execute` events per 1,000 snapshots written "
     "(an executemany counts once; COMMITs are not statements there and are counted apart). "
-    '"+N direct": statements rowferry sends through psycopg\'s own cursor on PostgreSQL, which '
-    "SQLAlchemy does not see (the COPY of each chunk); counted by wrapping psycopg's cursor.",
+    '"+N direct": statements rowferry sends through the driver\'s own cursor, which SQLAlchemy '
+    "does not see (the COPY of each chunk on PostgreSQL, the multi-row INSERTs on MySQL); counted "
+    "by wrapping the driver's cursor.",
     "- correct: every finished order has exactly one snapshot and each equals the reference "
     "document (`tests.reference.expected_snapshots` against `tests.reference.snapshots` up "
     "to 100,000 orders, the same documents range by range above: bench/check.py), compared "
