@@ -64,33 +64,26 @@ class Counts:
 
     def _count_psycopg(self, dbapi_connection: Any, record: Any) -> None:
         base = dbapi_connection.cursor_factory
-        count = self._direct
-
-        class CountingCursor(base):  # type: ignore[misc, valid-type]
-            def execute(self, *args: Any, **kwargs: Any) -> Any:
-                count()
-                return super().execute(*args, **kwargs)
-
-            def executemany(self, *args: Any, **kwargs: Any) -> Any:
-                count()
-                return super().executemany(*args, **kwargs)
-
-            def copy(self, *args: Any, **kwargs: Any) -> Any:
-                count()
-                return super().copy(*args, **kwargs)
-
-        dbapi_connection.cursor_factory = CountingCursor
+        methods = ("execute", "executemany", "copy")
+        dbapi_connection.cursor_factory = _counting(base, methods, self._direct)
 
     def _count_mysql(self, dbapi_connection: Any, record: Any) -> None:
         base = dbapi_connection.cursorclass
-        count = self._direct
+        dbapi_connection.cursorclass = _counting(base, ("execute",), self._direct)
 
-        class CountingCursor(base):  # type: ignore[misc, valid-type]
-            def execute(self, *args: Any, **kwargs: Any) -> Any:
-                count()
-                return super().execute(*args, **kwargs)
 
-        dbapi_connection.cursorclass = CountingCursor
+def _counting(base: type, methods: tuple[str, ...], count: Any) -> type:
+    """A subclass of the driver's cursor class that calls ``count()`` before each of ``methods``."""
+
+    def counted(name: str) -> Any:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            count()
+            return getattr(super(cursor, self), name)(*args, **kwargs)
+
+        return method
+
+    cursor = type("CountingCursor", (base,), {name: counted(name) for name in methods})
+    return cursor
 
 
 def _engine(approach: str, url: str) -> sa.Engine:

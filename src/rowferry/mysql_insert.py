@@ -3,11 +3,12 @@
 
 The drivers' ``executemany`` cut multi-row INSERTs at 1 MB (PyMySQL) or 64 KB (mysqlclient):
 several statements per chunk when its rows are JSON documents of a few kilobytes. And PyMySQL
-escapes every string with ``str.translate`` over a per-character table, about half the client's
-time on such rows. Here one statement carries as many rows as the server accepts; with PyMySQL a
-string is escaped by a few ``str.replace`` calls, run only for the characters it contains, and
-every other value except integers and NULL by PyMySQL's own escaping, so its SQL is what
-``executemany`` would have sent. With mysqlclient every value is rendered by its C ``literal``.
+escapes every string with ``str.translate`` over a per-character table, about 40 % of the write
+time in a profile of the reference job. Here one statement carries as many rows as the server
+accepts; with PyMySQL a string is escaped by a few ``str.replace`` calls, run only for the
+characters it contains, and every other value except integers and NULL by PyMySQL's own
+escaping, so its SQL is what ``executemany`` would have sent. With mysqlclient every value is
+rendered by its C ``literal``.
 """
 
 from __future__ import annotations
