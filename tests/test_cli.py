@@ -138,6 +138,14 @@ def test_demo_on_a_server(db_url: str) -> None:
 
 
 @pytest.mark.parametrize("dialect_name", ["sqlite"])
+def test_demo_stops_with_advice_when_its_trips_are_too_short_to_commit(db_url: str) -> None:
+    result = invoke("demo", "--url", db_url, "--orders", "50", "--trip-budget", "0.001ms")
+    assert result.exit_code == defaults.EXIT_CONFIG, result.output
+    assert "3 trips of 1e-06 s in a row committed nothing" in result.output
+    assert "larger --trip-budget" in result.output
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite"])
 def test_demo_with_no_arguments_writes_1615_snapshots_in_several_trips(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dialect_name: str
 ) -> None:

@@ -149,3 +149,22 @@ def test_a_state_table_from_an_older_version_is_upgraded_in_place(db_url: str) -
     result = rowferry.run(migration, db_url, chunk_size=20)
     assert result.done and result.rows_done == stats.qualifying
     assert _state(db_url).rows_quarantined == 0
+
+
+def test_a_slow_rate_stored_by_an_earlier_trip_does_not_stop_the_next_trips(db_url: str) -> None:
+    stats = reference.build(db_url, orders=200)
+    rowferry.run(migration, db_url, chunk_size=10, budget=Budget(max_chunks=1))
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:  # as if that chunk had taken one second per row
+        conn.execute(sa.text(f"UPDATE {state.STATE_TABLE} SET seconds_per_row = 1.0"))
+    engine.dispose()
+    events: list[rowferry.ChunkDone] = []
+    result = rowferry.run(
+        migration, db_url, chunk_size=50, budget=Budget(seconds=5), on_chunk=events.append
+    )
+    assert result.rows_read > 0
+    assert 1 <= events[0].rows < 50  # cut to what the stored rate says fits in 5 s
+    while not result.done:
+        result = rowferry.run(migration, db_url, chunk_size=50, budget=Budget(seconds=5))
+    assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
+    assert _state(db_url).rows_read == stats.qualifying

@@ -57,10 +57,20 @@ class ChunkTimer:
             self.seconds_per_row = rate if old is None else 0.7 * old + 0.3 * rate
 
     def predict(self) -> float | None:
-        rate = max(self.recent) if self.recent else self.seconds_per_row
+        rate = self._rate()
         if rate is None:
             return None
         return rate * self.chunk_size * defaults.CHUNK_SAFETY_FACTOR
+
+    def rows_within(self, seconds: float) -> int | None:
+        """How many rows are predicted to fit in ``seconds`` (``None``: nothing measured yet)."""
+        rate = self._rate()
+        if not rate:
+            return None
+        return max(int(seconds / (rate * defaults.CHUNK_SAFETY_FACTOR)), 0)
+
+    def _rate(self) -> float | None:
+        return max(self.recent) if self.recent else self.seconds_per_row
 
 
 class Deadline:

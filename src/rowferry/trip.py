@@ -152,6 +152,8 @@ class Trip:
         self.after = cursor.decode(self.current.cursor_json)
         while True:
             limit = self._next_limit(sizer)
+            if progress.chunks == 0:
+                limit = self._fit_first_chunk(limit, timer, progress)
             timer.chunk_size = limit
             progress.next_chunk_seconds = timer.predict()
             reason = first_reason(conditions, progress)
@@ -241,6 +243,21 @@ class Trip:
         """The sizer's choice, unless a chunk is already being read ahead at another size."""
         prefetch = self.processor.prefetch
         return (prefetch.pending_limit if prefetch else None) or sizer.size
+
+    def _fit_first_chunk(self, limit: int, timer: ChunkTimer, progress: Progress) -> int:
+        """A trip's first chunk is cut to the rows predicted to fit the time left.
+
+        The prediction starts from the per-row rate stored by earlier trips; one slow trip (a
+        loaded machine, a cold cache) would otherwise leave a rate that makes every later trip
+        stop before its first chunk, so no trip would ever measure a better one.
+        """
+        if self.budget.seconds is None:
+            return limit
+        left = progress.started + self.budget.seconds - time.monotonic()
+        fits = timer.rows_within(left)
+        if fits is None or fits == 0 or fits >= limit:
+            return limit  # when not one row fits, the deadline stops the trip
+        return fits
 
     def _attempt_chunk(self, timer: ChunkTimer, limit: int) -> Outcome:
         if self._broken:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from .. import state
 from ..connections import connect, create_engine, describe
 from ..engine import Budget, ChunkDone, RunResult, run
+from ..errors import ConfigError
 from ..verify import verify
 from ..verify_report import VerifyReport
 from . import workload
@@ -75,11 +76,27 @@ def run_demo(
             report.trips.append(result)
             if on_trip is not None:
                 on_trip(result)
+            _check_progress(report.trips, trip_seconds)
         report.migrate_seconds = time.monotonic() - t1
         _verify(engine, report)
         return report
     finally:
         engine.dispose()
+
+
+#: trips in a row that commit nothing before the demo gives up
+_IDLE_TRIPS = 3
+
+
+def _check_progress(trips: list[RunResult], trip_seconds: float) -> None:
+    """Stop the demo, instead of looping, when its trips are too short to commit a chunk."""
+    recent = trips[-_IDLE_TRIPS:]
+    if len(recent) == _IDLE_TRIPS and not any(t.done or t.rows_read for t in recent):
+        raise ConfigError(
+            f"{_IDLE_TRIPS} trips of {trip_seconds:g} s in a row committed nothing "
+            f"({recent[-1].reason}): starting a trip takes longer than that here; "
+            "give the demo a larger --trip-budget"
+        )
 
 
 def _verify(engine: sa.Engine, report: DemoReport) -> None:
