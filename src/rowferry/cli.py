@@ -268,10 +268,20 @@ def reset(name: str, target: str, yes: bool) -> None:
     show_default=True,
     help="Time budget of each trip.",
 )
+@click.option(
+    "--trip-chunks",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Each trip also stops after this many chunks, so that a fast machine shows several "
+    "trips too.",
+)
 @click.option("--chunk-size", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @library_errors
-def demo(orders: int, url: str | None, trip_budget: float, chunk_size: int, seed: int) -> None:
+def demo(
+    orders: int, url: str | None, trip_budget: float, trip_chunks: int, chunk_size: int, seed: int
+) -> None:
     """Build the pharmacy workload, freeze finished orders into snapshots in time-boxed trips,
     check the result."""
     from .demo.runner import DEFAULT_URL, run_demo
@@ -283,6 +293,7 @@ def demo(orders: int, url: str | None, trip_budget: float, chunk_size: int, seed
         orders,
         seed=seed,
         trip_seconds=trip_budget,
+        trip_chunks=trip_chunks,
         chunk_size=chunk_size,
         on_built=printer.built,
         on_trip=printer.trip,

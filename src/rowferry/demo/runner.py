@@ -47,12 +47,17 @@ def run_demo(
     *,
     seed: int = 7,
     trip_seconds: float = 0.25,
+    trip_chunks: int = 3,
     chunk_size: int = 200,
     on_built: Callable[[DemoReport], None] | None = None,
     on_trip: Callable[[RunResult], None] | None = None,
     on_chunk: Callable[[ChunkDone], None] | None = None,
 ) -> DemoReport:
-    """Build ``orders`` reference orders at ``url``, migrate them in trips, check the snapshots."""
+    """Build ``orders`` reference orders at ``url``, migrate them in trips, check the snapshots.
+
+    Each trip stops at ``trip_seconds`` or after ``trip_chunks`` chunks, whichever comes first:
+    the chunk limit makes a fast machine show several trips too.
+    """
     engine = create_engine(url, must_exist=False)
     try:
         t0 = time.monotonic()
@@ -69,7 +74,7 @@ def run_demo(
             result = run(
                 migration,
                 engine,
-                budget=Budget(seconds=trip_seconds),
+                budget=Budget(seconds=trip_seconds, max_chunks=trip_chunks),
                 chunk_size=chunk_size,
                 on_chunk=on_chunk,
             )
