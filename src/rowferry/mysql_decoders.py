@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pymysql import converters
-from pymysql.constants import FIELD_TYPE
+from pymysql import converters  # type: ignore[import-untyped]
+from pymysql.constants import FIELD_TYPE  # type: ignore[import-untyped]
 
 
 def _datetime(value: str | bytes) -> Any:
