@@ -127,6 +127,31 @@ def test_one_query_per_relation_per_chunk_never_per_row(db_url: str) -> None:
     assert len(inserts) == (chunks if db_url.startswith("mysql") else 0)
 
 
+def test_a_trip_spends_three_statements_on_its_state_besides_one_checkpoint_per_chunk(
+    db_url: str,
+) -> None:
+    """A probe that rowferry's tables are complete, the locking read and the lease UPDATE; the
+    last chunk's checkpoint also ends the trip (no UPDATE of its own, no catalog queries)."""
+    stats = reference.build(db_url, orders=300)
+    rowferry.run(migration, db_url, chunk_size=50, budget=Budget(max_chunks=1))
+    engine = sa.create_engine(db_url)
+    statements: list[str] = []
+    sa.event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, params, context, many: statements.append(sql),
+    )
+    result = rowferry.run(migration, engine, chunk_size=50)
+    engine.dispose()
+    assert result.done and result.rows_read == stats.qualifying - 50
+    empty_last_read = result.rows_read % 50 == 0  # then a read that finds nothing ends it
+    on_state = [s for s in statements if state.STATE_TABLE in s]
+    assert len(on_state) == 3 + result.chunks + empty_last_read, on_state
+    assert not any(state.STATE_TABLE in s for s in statements if s.startswith(("SHOW", "DESC")))
+    saved = _state(db_url)
+    assert (saved.status, saved.owner, saved.rows_total) == ("done", None, stats.qualifying)
+
+
 def _record_cursor(dbapi_connection: Any, sent: list[bytes]) -> None:
     """Make the PyMySQL connection's cursors record what they execute."""
     base = dbapi_connection.cursorclass

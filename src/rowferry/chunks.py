@@ -42,8 +42,11 @@ def commit(
     counts: tuple[int, int, int],
     seconds_per_row: float | None,
     lease_until: Any,
+    *,
+    last: bool,
 ) -> state.MigrationState:
-    """Checkpoint a chunk (rows read, written, quarantined) in its transaction, then COMMIT."""
+    """Checkpoint a chunk (rows read, written, quarantined) in its transaction, then COMMIT;
+    the ``last`` chunk also marks the migration done."""
     rows, written, quarantined = counts
     current = state.checkpoint(
         conn,
@@ -54,6 +57,7 @@ def commit(
         quarantined,
         seconds_per_row,
         lease_until,
+        last=last,
     )
     failpoints.reached("before_commit")
     conn.commit()
@@ -114,6 +118,7 @@ class ChunkProcessor:
             (len(chunk.rows), written, len(failures)),
             timer.seconds_per_row,
             lease_until,
+            last=len(chunk.rows) < limit,  # a short chunk is the last one
         )
         size = sizing.bytes_per_row(chunk.rows, chunk.related)
         return Outcome(len(chunk.rows), written, len(failures), chunk.last_key, size), current

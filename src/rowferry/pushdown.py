@@ -193,11 +193,11 @@ class PushdownProcessor:
         if not keys:
             self.conn.rollback()
             return Outcome(0, 0, 0, None), current
-        last = tuple(keys[-1])
-        cursor.check_advanced(after, last, self.name)
+        last_key = tuple(keys[-1])
+        cursor.check_advanced(after, last_key, self.name)
         failpoints.reached("after_read")
         try:
-            stmt = self.statements.insert(after, last).execution_options(preserve_rowcount=True)
+            stmt = self.statements.insert(after, last_key).execution_options(preserve_rowcount=True)
             written = max(self.conn.execute(stmt).rowcount, 0)
         except sa.exc.DBAPIError as exc:
             if self.is_transient(exc):
@@ -207,5 +207,13 @@ class PushdownProcessor:
         failpoints.reached("after_write")
         timer.record(time.monotonic() - started, len(keys))
         counts = (len(keys), written, 0)
-        current = commit(self.conn, current, last, counts, timer.seconds_per_row, lease_until)
-        return Outcome(len(keys), written, 0, last), current
+        current = commit(
+            self.conn,
+            current,
+            last_key,
+            counts,
+            timer.seconds_per_row,
+            lease_until,
+            last=len(keys) < limit,  # a short chunk is the last one
+        )
+        return Outcome(len(keys), written, 0, last_key), current

@@ -13,7 +13,7 @@ import datetime as dt
 import os
 import secrets
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -122,10 +122,16 @@ class MigrationState:
 
 
 def ensure_table(conn: sa.Connection) -> None:
-    """Create ``rowferry_state`` and ``rowferry_quarantine`` if they do not exist (its own
-    transaction)."""
+    """Create ``rowferry_state`` and ``rowferry_quarantine`` if they do not exist, and add the
+    columns an older rowferry did not have (its own transaction).
+
+    One probe statement when both tables are there with every column (the usual case): that is
+    a statement per trip instead of one catalog query per table and one per column list.
+    """
     from . import quarantine  # noqa: F401  (registers its table in ``metadata``)
 
+    if _tables_complete(conn):
+        return
     try:
         metadata.create_all(conn, checkfirst=True)
         conn.commit()
@@ -135,6 +141,22 @@ def ensure_table(conn: sa.Connection) -> None:
             raise
         conn.rollback()
     _add_missing_columns(conn, state_table)
+
+
+def _tables_complete(conn: sa.Connection) -> bool:
+    """Whether rowferry's tables exist with every column (a query that returns no row)."""
+    tables = list(metadata.tables.values())
+    joined: sa.FromClause = tables[0]
+    for table in tables[1:]:
+        joined = joined.join(table, sa.true())
+    probe = sa.select(*(c for t in tables for c in t.c)).select_from(joined).where(sa.false())
+    try:
+        conn.execute(probe).all()
+    except sa.exc.DBAPIError:
+        conn.rollback()
+        return False
+    conn.rollback()
+    return True
 
 
 def _add_missing_columns(conn: sa.Connection, table: sa.Table) -> None:
@@ -192,23 +214,19 @@ def begin_trip(
             conn.rollback()
             return current
         now = utcnow()
-        _cas(
-            conn,
-            current,
-            dict(
-                token=current.token + 1,
-                status="running",
-                owner=owner,
-                lease_until=lease_until,
-                trips=current.trips + 1,
-                last_trip_at=now,
-                updated_at=now,
-                error=None,
-                source=source,
-                finished_at=None,
-            ),
+        values: dict[str, Any] = dict(
+            token=current.token + 1,
+            status="running",
+            owner=owner,
+            lease_until=lease_until,
+            trips=current.trips + 1,
+            last_trip_at=now,
+            updated_at=now,
+            error=None,
+            source=source,
+            finished_at=None,
         )
-        started = read(conn, name)
+        _cas(conn, current, values)
         conn.commit()
     except CheckpointConflict:  # another run took the lease between our read and our update
         conn.rollback()
@@ -218,8 +236,7 @@ def begin_trip(
     except BaseException:
         conn.rollback()
         raise
-    assert started is not None
-    return started
+    return replace(current, **values)
 
 
 def _insert(conn: sa.Connection, name: str, key_columns: str, source: str) -> None:
@@ -305,21 +322,30 @@ def checkpoint(
     rows_quarantined: int,
     seconds_per_row: float | None,
     lease_until: dt.datetime,
+    *,
+    last: bool = False,
 ) -> MigrationState:
-    """Record a chunk in the caller's open transaction; the caller commits it with the writes."""
+    """Record a chunk in the caller's open transaction; the caller commits it with the writes.
+
+    The ``last`` chunk also ends the trip as :func:`end_trip` would (status ``done``, lease
+    released), in the same statement.
+    """
     now = utcnow()
-    values = dict(
+    values: dict[str, Any] = dict(
         cursor_json=cursor_json,
         rows_read=current.rows_read + rows_read,
         rows_written=current.rows_written + rows_written,
         rows_quarantined=current.rows_quarantined + rows_quarantined,
         chunks=current.chunks + 1,
+        rows_total=current.rows_total,
         seconds_per_row=seconds_per_row,
         updated_at=now,
         lease_until=lease_until,
     )
+    if last:
+        values.update(_ended("done", None, now))
     _cas(conn, current, values)
-    return MigrationState(**{**asdict(current), **values})
+    return replace(current, **values)
 
 
 def adjust(conn: sa.Connection, name: str, written: int, quarantined: int) -> None:
@@ -335,28 +361,27 @@ def adjust(conn: sa.Connection, name: str, written: int, quarantined: int) -> No
     )
 
 
-def set_total(conn: sa.Connection, current: MigrationState, rows_total: int) -> MigrationState:
-    _cas(conn, current, {"rows_total": rows_total})
-    conn.commit()
-    return MigrationState(**{**asdict(current), "rows_total": rows_total})
-
-
 def end_trip(
     conn: sa.Connection, current: MigrationState, status: Status, error: str | None = None
 ) -> None:
     """Release the lease and record how the trip ended (its own transaction)."""
-    now = utcnow()
-    values: dict[str, Any] = dict(
-        status=status, owner=None, lease_until=None, updated_at=now, error=error
-    )
-    if status == "done":
-        values["finished_at"] = now
+    values = _ended(status, error, utcnow())
+    values["rows_total"] = current.rows_total
     try:
         _cas(conn, current, values)
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
+
+
+def _ended(status: Status, error: str | None, now: dt.datetime) -> dict[str, Any]:
+    values: dict[str, Any] = dict(
+        status=status, owner=None, lease_until=None, updated_at=now, error=error
+    )
+    if status == "done":
+        values["finished_at"] = now
+    return values
 
 
 def reset(conn: sa.Connection, name: str) -> bool:

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -144,8 +145,8 @@ class Trip:
         progress: Progress,
         on_chunk: Callable[[ChunkDone], None] | None,
     ) -> RunResult:
-        if self.current.rows_total is None:
-            self.current = state.set_total(self.dst, self.current, self._count())
+        if self.current.rows_total is None:  # saved with the first checkpoint
+            self.current = replace(self.current, rows_total=self._count())
         sizer = ChunkSizer.for_trip(self.chunk_size, self.current.seconds_per_row)
         timer = ChunkTimer(sizer.size, self.current.seconds_per_row)
         self.processor.next_limit = lambda: sizer.size
@@ -167,7 +168,8 @@ class Trip:
                 self._record(outcome, seconds, progress, on_chunk)
             sizer.record(outcome.rows, seconds, outcome.bytes_per_row)
             if outcome.rows < limit:  # a short chunk is the last one
-                state.end_trip(self.dst, self.current, "done")
+                if self.current.status != "done":  # its checkpoint did not say so: no rows
+                    state.end_trip(self.dst, self.current, "done")
                 return self._result("done", "all rows migrated", progress)
 
     def _record(
