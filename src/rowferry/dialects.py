@@ -83,6 +83,10 @@ class Dialect:
         sql = self.insert_sql(table, columns, unique_key, on)
         return f"{sql}\n-- one executemany with every row of the chunk"
 
+    def packs_relations(self) -> bool:
+        """Whether related rows are read packed as JSON (see :mod:`rowferry.packed`)."""
+        return False
+
     def in_list(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
         """``column IN (values)``: how one chunk's related rows are looked up."""
         return column.in_(values)
@@ -127,6 +131,11 @@ class MySQLDialect(Dialect):
 
     name = "mysql"
     max_params = 60_000
+
+    def packs_relations(self) -> bool:
+        from . import packed
+
+        return packed.available(self.sa_dialect)
 
     def write_rows(
         self,

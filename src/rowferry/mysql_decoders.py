@@ -17,7 +17,7 @@ from pymysql import converters  # type: ignore[import-untyped]
 from pymysql.constants import FIELD_TYPE  # type: ignore[import-untyped]
 
 
-def _datetime(value: str | bytes) -> Any:
+def decode_datetime(value: str | bytes) -> Any:
     try:
         if isinstance(value, str) and len(value) >= 19:
             return dt.datetime.fromisoformat(value)
@@ -26,7 +26,7 @@ def _datetime(value: str | bytes) -> Any:
     return converters.convert_datetime(value)
 
 
-def _date(value: str | bytes) -> Any:
+def decode_date(value: str | bytes) -> Any:
     try:
         if isinstance(value, str) and len(value) == 10:
             return dt.date.fromisoformat(value)
@@ -39,7 +39,7 @@ def conversions() -> dict[Any, Any]:
     """PyMySQL's ``conv`` argument: its own conversions with the faster date and time decoders."""
     return {
         **converters.conversions,
-        FIELD_TYPE.DATETIME: _datetime,
-        FIELD_TYPE.TIMESTAMP: _datetime,
-        FIELD_TYPE.DATE: _date,
+        FIELD_TYPE.DATETIME: decode_datetime,
+        FIELD_TYPE.TIMESTAMP: decode_datetime,
+        FIELD_TYPE.DATE: decode_date,
     }

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 
-from . import cursor, defaults, pushdown, schema, state, transforming
+from . import cursor, defaults, packed, pushdown, schema, state, transforming
 from .connections import describe
 from .dialects import Dialect, dialect_for
 from .engine import Bind, _connections
@@ -193,10 +194,15 @@ def _explain_relations(
     for rel in relations:
         keys = list(dict.fromkeys(tuple(p[c] for c in rel.parent_columns) for p in parents))
         keys = [k for k in keys if None not in k] or [tuple(None for _ in rel.parent_columns)]
-        shown = relation_select(rel, keys[:_SHOWN_KEYS], dialect)
         title = f"relation {rel.name!r} ({len(keys)} keys in this chunk, {_SHOWN_KEYS} shown)"
+        packing = packed.packing(rel, conn.dialect) if dialect.packs_relations() else None
+        if packing is not None:
+            title += ", packed as JSON by the server: one row per key (sent with SET STATEMENT)"
+            select: Any = packing.select
+        else:
+            select = partial(relation_select, rel, dialect=dialect)
         report.queries.append(
-            _query(conn, dialect, title, shown, relation_select(rel, keys, dialect))
+            _query(conn, dialect, title, select(keys[:_SHOWN_KEYS]), select(keys))
         )
         children = [dict(r._mapping) for r in conn.execute(relation_select(rel, keys, dialect))]
         _explain_relations(conn, dialect, rel.children, children, report)

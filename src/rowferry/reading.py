@@ -7,17 +7,20 @@ per relation per chunk whatever the number of rows (split only past the dialect'
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from . import cursor
+from . import cursor, packed
 from .dialects import Dialect
 from .schema import RelationPlan, SourcePlan
 from .spec import Related, Row
+
+log = logging.getLogger("rowferry")
 
 
 @dataclass
@@ -80,12 +83,26 @@ def _as_dicts(result: sa.CursorResult[Any]) -> list[Row]:
 
 
 class ChunkReader:
-    """Reads chunks of a source plan from one connection."""
+    """Reads chunks of a source plan from one connection.
 
-    def __init__(self, plan: SourcePlan, dialect: Dialect) -> None:
+    ``pack``: read related rows packed as JSON where the server can (:mod:`rowferry.packed`);
+    verify reads them with the plain queries, so that it does not share the packed path.
+    """
+
+    def __init__(self, plan: SourcePlan, dialect: Dialect, *, pack: bool = True) -> None:
         self.plan = plan
         self.dialect = dialect
         self.key_names = tuple(c.name for c in plan.key)
+        self.pack = pack and dialect.packs_relations()
+        self._packings: dict[int, packed.Packing | None] = {}
+
+    def packing(self, rel: RelationPlan) -> packed.Packing | None:
+        """How ``rel`` is read packed, or ``None``: with the plain query."""
+        if not self.pack:
+            return None
+        if id(rel) not in self._packings:
+            self._packings[id(rel)] = packed.packing(rel, self.dialect.sa_dialect)
+        return self._packings[id(rel)]
 
     def read(self, conn: sa.Connection, after: cursor.Key | None, limit: int) -> Chunk:
         """The next chunk: at most ``limit`` root rows after ``after``, with their relations."""
@@ -99,16 +116,22 @@ class ChunkReader:
         rows = _as_dicts(conn.execute(stmt))
         if not rows:
             return Chunk([], [], None)
-        loader = _RelationLoader(conn, self.dialect)
+        loader = _RelationLoader(conn, self.dialect, self.packing)
         related = loader.load(self.plan.relations, rows)
         last = tuple(rows[-1][k] for k in self.key_names)
         return Chunk(rows, related, last)
 
 
 class _RelationLoader:
-    def __init__(self, conn: sa.Connection, dialect: Dialect) -> None:
+    def __init__(
+        self,
+        conn: sa.Connection,
+        dialect: Dialect,
+        packing: Callable[[RelationPlan], packed.Packing | None],
+    ) -> None:
         self.conn = conn
         self.dialect = dialect
+        self.packing = packing
 
     def load(self, relations: Sequence[RelationPlan], parents: list[Row]) -> list[Related]:
         """For each parent, a dict ``{relation name: row, None or list of rows}``."""
@@ -126,10 +149,7 @@ class _RelationLoader:
         step = max(1, self.dialect.max_params // len(rel.child_columns))
         rows: list[Row] = []
         for start in range(0, len(keys), step):
-            result = self.conn.execute(
-                relation_select(rel, keys[start : start + step], self.dialect)
-            )
-            rows.extend(_as_dicts(result))
+            rows.extend(self._rows(rel, keys[start : start + step]))
         if rel.children:
             for row, nested in zip(rows, self.load(rel.children, rows), strict=True):
                 row.update(nested)
@@ -137,3 +157,12 @@ class _RelationLoader:
         for row in rows:
             groups[tuple(row[c] for c in rel.child_columns)].append(row)
         return groups
+
+    def _rows(self, rel: RelationPlan, keys: Sequence[tuple[Any, ...]]) -> list[Row]:
+        packing = self.packing(rel)
+        if packing is not None:
+            try:
+                return packing.fetch(self.conn, keys)
+            except packed.Incomplete as exc:
+                log.warning("%s; reading them with the plain query", exc)
+        return _as_dicts(self.conn.execute(relation_select(rel, keys, self.dialect)))

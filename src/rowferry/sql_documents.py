@@ -35,27 +35,27 @@ from .schema import RelationPlan
 _PG_PAIRS = 50
 
 
-class _ordered_json_agg(FunctionElement[Any]):
+class ordered_json_agg(FunctionElement[Any]):
     """``JSON_ARRAYAGG(x ORDER BY ...)`` / ``json_agg(x ORDER BY ...)``: first clause is x."""
 
     inherit_cache = True
     name = "ordered_json_agg"
 
 
-def _agg(element: _ordered_json_agg, compiler: SQLCompiler, function: str, **kw: Any) -> str:
+def _agg(element: ordered_json_agg, compiler: SQLCompiler, function: str, **kw: Any) -> str:
     value, *order = list(element.clauses)
     ordering = ", ".join(compiler.process(c, **kw) for c in order)
     return f"{function}({compiler.process(value, **kw)} ORDER BY {ordering})"
 
 
-@compiles(_ordered_json_agg, "mysql")
-@compiles(_ordered_json_agg, "mariadb")
-def _agg_mysql(element: _ordered_json_agg, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(ordered_json_agg, "mysql")
+@compiles(ordered_json_agg, "mariadb")
+def _agg_mysql(element: ordered_json_agg, compiler: SQLCompiler, **kw: Any) -> str:
     return _agg(element, compiler, "JSON_ARRAYAGG", **kw)
 
 
-@compiles(_ordered_json_agg, "postgresql")
-def _agg_postgresql(element: _ordered_json_agg, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(ordered_json_agg, "postgresql")
+def _agg_postgresql(element: ordered_json_agg, compiler: SQLCompiler, **kw: Any) -> str:
     return _agg(element, compiler, "json_agg", **kw)
 
 
@@ -156,7 +156,7 @@ class SqlDocuments:
             )
             agg = sa.select(sa.func.json_group_array(sa.func.json(rows.c.doc)))
             return self._nested(agg.scalar_subquery())
-        agg = sa.select(_ordered_json_agg(value, *order)).where(match)
+        agg = sa.select(ordered_json_agg(value, *order)).where(match)
         empty = sa.func.JSON_ARRAY() if self.dialect == "mysql" else sa.cast(_text("[]"), sa.JSON)
         return sa.func.coalesce(agg.scalar_subquery(), empty)
 

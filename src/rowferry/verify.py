@@ -269,7 +269,7 @@ class _Transforms:
         self.migration = migration
         self.v = verifier
         self.size, self.every = size, every
-        self.reader = ChunkReader(verifier.source, dialect_for(verifier.src))
+        self.reader = ChunkReader(verifier.source, dialect_for(verifier.src), pack=False)
         self.json_columns = {c.name for c in verifier.target.table.c if is_json_column(c)}
         self.position = 0
 

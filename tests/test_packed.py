@@ -1,0 +1,143 @@
+"""Related rows packed as JSON by MariaDB give exactly the rows the plain query gives."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from rowferry import HasMany, Migration, Target, packed, schema
+from rowferry.connections import create_engine
+from rowferry.dialects import dialect_for
+from rowferry.reading import ChunkReader
+
+HAS_MYSQLCLIENT = importlib.util.find_spec("MySQLdb") is not None
+
+# Every packable MariaDB type, with values that are easy to get wrong.
+CHILD_DDL = """
+CREATE TABLE child (
+  id BIGINT UNSIGNED PRIMARY KEY, parent_id INT NOT NULL, pos INT NOT NULL,
+  i TINYINT, u BIGINT UNSIGNED, b BOOL, d DECIMAL(65, 30), m DECIMAL(10, 2),
+  f FLOAT, g DOUBLE, v VARCHAR(100), c CHAR(5), t TEXT CHARACTER SET latin1, e ENUM('a', 'b'),
+  dt0 DATETIME, dt3 DATETIME(3), dt6 DATETIME(6), ts TIMESTAMP(6) NULL, dd DATE, tm TIME(6),
+  y YEAR, bl BLOB, vb VARBINARY(10), j JSON,
+  KEY (parent_id)
+)
+"""
+NASTY = [
+    ", ".join(
+        [
+            "1, 1, 2, -128, 18446744073709551615, 1",
+            "12345678901234567890123456789.123456789012345678901234567890, -0.01",
+            "0.1, 0.30000000000000004",
+            "'quote '' and \\\\ backslash\\n\\ttab \U0001f600 中文', 'ab  ', 'Ærø', 'b'",
+            "'2024-02-29 23:59:59', '2024-02-29 23:59:59.5', '1000-01-01 00:00:00.000001'",
+            "'2038-01-19 03:14:07.999999', '2024-02-29', '-838:59:59.000000', 2155",
+            "UNHEX('00FF0A5C27'), UNHEX(''), '{\"k\": [1, 2.50, \"x\"]}'",
+        ]
+    ),
+    ", ".join(
+        [
+            "2, 1, 1, 127, 0, 0, -0.000000000000000000000000000001, 99999999.99",
+            "-3.4e38, 1.7976931348623157e308, '', '', '', 'a'",
+            "'0000-00-00 00:00:00', '0000-00-00 00:00:00.000', '2024-01-01 00:00:00.000000'",
+            "NULL, '0000-00-00', '00:00:00', 1901, '', NULL, 'null'",
+        ]
+    ),
+    "3, 2, 1" + ", NULL" * 21,
+]
+
+
+@pytest.fixture
+def mariadb_url(make_db: Any) -> str:
+    url: str = make_db("mariadb")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET SESSION sql_mode = ''")  # zero dates
+        conn.exec_driver_sql("CREATE TABLE parent (id INT PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO parent VALUES (1), (2), (3)")
+        conn.exec_driver_sql(CHILD_DDL)
+        for row in NASTY:
+            conn.exec_driver_sql(f"INSERT INTO child VALUES ({row})".replace("%", "%%"))
+        conn.exec_driver_sql("CREATE TABLE target (id INT PRIMARY KEY)")
+    engine.dispose()
+    return url
+
+
+def _reader(conn: sa.Connection, pack: bool, order_by: str = "pos") -> ChunkReader:
+    migration = Migration(
+        name="m",
+        source="parent",
+        relations={"kids": HasMany("child", foreign_key="parent_id", order_by=order_by)},
+        transform=lambda row, related: {"id": row["id"]},
+        target=Target("target", unique_key=["id"]),
+    )
+    return ChunkReader(schema.resolve_source(conn, migration), dialect_for(conn), pack=pack)
+
+
+def _typed(related: list[Any]) -> list[Any]:
+    """Values with their types (floats by repr), to compare exactly."""
+    return [
+        [{k: (type(v).__name__, repr(v)) for k, v in row.items()} for row in slot["kids"]]
+        for slot in related
+    ]
+
+
+def test_packed_rows_equal_the_plain_rows_value_for_value_and_type_for_type(
+    mariadb_url: str,
+) -> None:
+    engine = create_engine(mariadb_url)
+    with engine.connect() as conn:
+        plain = _reader(conn, pack=False).read(conn, None, 10)
+        reader = _reader(conn, pack=True)
+        assert reader.pack and reader.packing(reader.plan.relations[0]) is not None
+        found = reader.read(conn, None, 10)
+    engine.dispose()
+    assert [len(s["kids"]) for s in plain.related] == [2, 1, 0]
+    assert [r["id"] for r in plain.related[0]["kids"]] == [2, 1]  # ordered by pos
+    assert _typed(found.related) == _typed(plain.related)
+    first = found.related[0]["kids"][1]
+    assert first["u"] == 2**64 - 1 and first["bl"] == bytes.fromhex("00FF0A5C27")
+    assert first["c"] == "ab" and first["t"] == "Ærø" and "\\ backslash\n\ttab 😀" in first["v"]
+
+
+def test_a_cut_group_is_detected_and_the_relation_read_with_the_plain_query(
+    mariadb_url: str,
+) -> None:
+    engine = create_engine(mariadb_url)
+    with engine.connect() as conn:
+        plain = _reader(conn, pack=False).read(conn, None, 10)
+        reader = _reader(conn, pack=True)
+        rel = reader.plan.relations[0]
+        small = dataclasses.replace(reader.packing(rel), max_len=40)  # type: ignore[type-var]
+        with pytest.raises(packed.Incomplete):
+            small.fetch(conn, [(1,), (2,)])
+        reader._packings[id(rel)] = small
+        found = reader.read(conn, None, 10)
+    engine.dispose()
+    assert _typed(found.related) == _typed(plain.related)
+
+
+def test_a_relation_with_a_column_that_cannot_be_packed_is_read_plain(mariadb_url: str) -> None:
+    engine = create_engine(mariadb_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE child ADD COLUMN s SET('x', 'y') NULL")
+    with engine.connect() as conn:
+        reader = _reader(conn, pack=True)
+        assert reader.packing(reader.plan.relations[0]) is None
+        assert len(reader.read(conn, None, 10).related[0]["kids"]) == 2
+    engine.dispose()
+
+
+def test_only_mariadb_through_pymysql_packs(db_url: str) -> None:
+    urls = [db_url]
+    if db_url.startswith("mysql+pymysql") and HAS_MYSQLCLIENT:
+        urls.append(db_url.replace("mysql+pymysql", "mysql+mysqldb"))
+    for url in urls:
+        engine = create_engine(url, must_exist=False)
+        with engine.connect() as conn:
+            assert dialect_for(conn).packs_relations() == url.startswith("mysql+pymysql")
+        engine.dispose()
