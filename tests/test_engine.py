@@ -105,13 +105,7 @@ READS = ("SELECT", "SET STATEMENT group_concat_max_len = 4294967295 FOR SELECT")
 
 def test_one_query_per_relation_per_chunk_never_per_row(db_url: str) -> None:
     stats = reference.build(db_url, orders=300)
-    engine = sa.create_engine(db_url)
-    statements: list[str] = []
-    sa.event.listen(
-        engine,
-        "before_cursor_execute",
-        lambda conn, cursor, sql, params, context, many: statements.append(sql),
-    )
+    engine, statements = _recording_engine(db_url)
     direct: list[bytes] = []  # MySQL: the multi-row INSERTs go through the driver's own cursor
     if engine.dialect.name == "mysql":
         sa.event.listen(engine, "connect", lambda dbapi, _: _record_cursor(dbapi, direct))
@@ -139,13 +133,7 @@ def test_a_trip_spends_three_statements_on_its_state_besides_one_checkpoint_per_
     last chunk's checkpoint also ends the trip (no UPDATE of its own, no catalog queries)."""
     stats = reference.build(db_url, orders=300)
     rowferry.run(migration, db_url, chunk_size=50, budget=Budget(max_chunks=1))
-    engine = sa.create_engine(db_url)
-    statements: list[str] = []
-    sa.event.listen(
-        engine,
-        "before_cursor_execute",
-        lambda conn, cursor, sql, params, context, many: statements.append(sql),
-    )
+    engine, statements = _recording_engine(db_url)
     result = rowferry.run(migration, engine, chunk_size=50)
     engine.dispose()
     assert result.done and result.rows_read == stats.qualifying - 50
@@ -155,6 +143,18 @@ def test_a_trip_spends_three_statements_on_its_state_besides_one_checkpoint_per_
     assert not any(state.STATE_TABLE in s for s in statements if s.startswith(("SHOW", "DESC")))
     saved = _state(db_url)
     assert (saved.status, saved.owner, saved.rows_total) == ("done", None, stats.qualifying)
+
+
+def _recording_engine(url: str) -> tuple[sa.Engine, list[str]]:
+    """An engine, and the list of the statements it sends through SQLAlchemy."""
+    engine = sa.create_engine(url)
+    statements: list[str] = []
+    sa.event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, params, context, many: statements.append(sql),
+    )
+    return engine, statements
 
 
 def _record_cursor(dbapi_connection: Any, sent: list[bytes]) -> None:

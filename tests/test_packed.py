@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from rowferry import HasMany, Migration, Target, packed, schema
 from rowferry.connections import create_engine
 from rowferry.dialects import dialect_for
-from rowferry.reading import ChunkReader
+from rowferry.reading import Chunk, ChunkReader
 
 HAS_MYSQLCLIENT = importlib.util.find_spec("MySQLdb") is not None
 
@@ -78,6 +78,10 @@ def _reader(conn: sa.Connection, pack: bool, order_by: str = "pos") -> ChunkRead
     return ChunkReader(schema.resolve_source(conn, migration), dialect_for(conn), pack=pack)
 
 
+def _plain_chunk_and_packed_reader(conn: sa.Connection) -> tuple[Chunk, ChunkReader]:
+    return _reader(conn, pack=False).read(conn, None, 10), _reader(conn, pack=True)
+
+
 def _typed(related: list[Any]) -> list[Any]:
     """Values with their types (floats by repr), to compare exactly."""
     return [
@@ -91,8 +95,7 @@ def test_packed_rows_equal_the_plain_rows_value_for_value_and_type_for_type(
 ) -> None:
     engine = create_engine(mariadb_url)
     with engine.connect() as conn:
-        plain = _reader(conn, pack=False).read(conn, None, 10)
-        reader = _reader(conn, pack=True)
+        plain, reader = _plain_chunk_and_packed_reader(conn)
         assert reader.pack and reader.packing(reader.plan.relations[0]) is not None
         found = reader.read(conn, None, 10)
     engine.dispose()
@@ -109,8 +112,7 @@ def test_a_cut_group_is_detected_and_the_relation_read_with_the_plain_query(
 ) -> None:
     engine = create_engine(mariadb_url)
     with engine.connect() as conn:
-        plain = _reader(conn, pack=False).read(conn, None, 10)
-        reader = _reader(conn, pack=True)
+        plain, reader = _plain_chunk_and_packed_reader(conn)
         rel = reader.plan.relations[0]
         small = dataclasses.replace(reader.packing(rel), max_len=40)  # type: ignore[type-var]
         with pytest.raises(packed.Incomplete):

@@ -135,31 +135,37 @@ def packing(rel: RelationPlan, sa_dialect: sa.Dialect) -> Packing | None:
 
 def _codec(column: sa.Column[Any]) -> tuple[sa.ColumnElement[Any], Decode | None] | None:
     """How a column travels (its SQL expression) and becomes the driver's value again."""
+    kind = column.type
+    if isinstance(kind, mysql.SET):
+        return None
+    for types, encode, decode in _codecs():
+        if isinstance(kind, types):
+            return encode(column), decode
+    return None
+
+
+def _text(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """The text the plain query carries (CONCAT: never typed as JSON by MariaDB)."""
+    return sa.func.CONCAT(column)
+
+
+def _codecs() -> list[tuple[Any, Callable[[sa.Column[Any]], Any], Decode | None]]:
+    """(SQLAlchemy types, how they travel, PyMySQL's decoding of that text), first match wins."""
     from pymysql import converters  # type: ignore[import-untyped]
 
     from .mysql_decoders import decode_date, decode_datetime
 
-    kind = column.type
-    text = sa.func.CONCAT(column)  # the text the plain query carries (and never JSON-typed)
-    if isinstance(kind, sa.Integer):
-        return column, None
-    if isinstance(kind, mysql.YEAR):
-        return text, int
-    if isinstance(kind, sa.Float):
-        return text, float
-    if isinstance(kind, sa.Numeric):
-        return text, decimal.Decimal
-    if isinstance(kind, sa.DateTime):
-        return text, decode_datetime
-    if isinstance(kind, sa.Date):
-        return text, decode_date
-    if isinstance(kind, sa.Time):
-        return text, converters.convert_timedelta
-    if isinstance(kind, _Binary):
-        return sa.func.HEX(column), bytes.fromhex
-    if isinstance(kind, sa.String | sa.JSON) and not isinstance(kind, mysql.SET):
-        return text, None
-    return None
+    return [
+        (sa.Integer, lambda column: column, None),  # a JSON number
+        (mysql.YEAR, _text, int),
+        (sa.Float, _text, float),
+        (sa.Numeric, _text, decimal.Decimal),
+        (sa.DateTime, _text, decode_datetime),
+        (sa.Date, _text, decode_date),
+        (sa.Time, _text, converters.convert_timedelta),
+        (_Binary, sa.func.HEX, bytes.fromhex),
+        ((sa.String, sa.JSON), _text, None),
+    ]
 
 
 def _then(first: Decode | None, second: Callable[[Any], Any]) -> Decode:
