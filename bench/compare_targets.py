@@ -154,12 +154,13 @@ def memory(results: list[Result]) -> Iterator[Check]:
 
 
 def statements(results: list[Result]) -> Iterator[Check]:
-    """At most 12 statements per 1,000 orders on the Python-transform path, including those sent
-    through the driver's own cursor (COPY on PostgreSQL, the multi-row INSERTs on MySQL)."""
+    """At most 12 statements per 1,000 orders (the issue's measure; the results table counts per
+    1,000 snapshots) on the Python-transform path, including those sent through the driver's own
+    cursor (COPY on PostgreSQL, the multi-row INSERTs on MySQL)."""
     name = "rowferry: ≤ 12 statements/1,000 orders"
     done = [r for r in results if r.approach == "rowferry" and r.complete]
     for r in done:
-        total = r.per_k(r.statements + r.direct)
+        total = (r.statements + r.direct) * 1000 / r.orders
         measured = f"{total:.1f}" + (" (driver-level included)" if r.direct else "")
         yield Check(name, r.server, r.orders, measured, total <= 12)
     for server in dict.fromkeys(r.server for r in done):
@@ -168,7 +169,7 @@ def statements(results: list[Result]) -> Iterator[Check]:
             continue
         small, large = runs[0], runs[-1]
         extra = (large.statements + large.direct) - (small.statements + small.direct)
-        per_k = extra * 1000 / (large.written - small.written)
+        per_k = extra * 1000 / (large.orders - small.orders)
         marginal = f"{name} (per extra order, {small.orders:,} → {large.orders:,})"
         yield Check(marginal, server, large.orders, f"{per_k:.1f}", per_k <= 12, NO_START_UP)
 

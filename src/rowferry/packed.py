@@ -86,10 +86,10 @@ class Packing:
             dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
         )
         sql = _LIFT.format(int(self.max_len)) + compiled.string
-        result = conn.exec_driver_sql(sql, compiled.params)
-        return self.unpack(result.cursor.fetchall())
+        return self.unpack(conn.exec_driver_sql(sql, compiled.params).all())
 
-    def unpack(self, groups: Sequence[tuple[int, Any]]) -> list[Row]:
+    def unpack(self, groups: Sequence[Any]) -> list[Row]:
+        """Rows from ``(count, packed rows)`` pairs, checking that every group is whole."""
         names, decoders, width = self.names, self.decoders, len(self.names)
         rows: list[Row] = []
         for count, packed in groups:
