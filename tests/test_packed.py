@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from rowferry import HasMany, Migration, Target, packed, schema
 from rowferry.connections import create_engine
 from rowferry.dialects import dialect_for
-from rowferry.reading import Chunk, ChunkReader
+from rowferry.reading import Chunk, ChunkReader, lookup_match
 
 HAS_MYSQLCLIENT = importlib.util.find_spec("MySQLdb") is not None
 
@@ -116,7 +116,7 @@ def test_a_cut_group_is_detected_and_the_relation_read_with_the_plain_query(
         rel = reader.plan.relations[0]
         small = dataclasses.replace(reader.packing(rel), max_len=40)  # type: ignore[type-var]
         with pytest.raises(packed.Incomplete):
-            small.fetch(conn, [(1,), (2,)])
+            small.fetch(conn, lookup_match(rel, [(1,), (2,)]))
         reader._packings[id(rel)] = small
         found = reader.read(conn, None, 10)
     engine.dispose()

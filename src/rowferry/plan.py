@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +18,7 @@ from .connections import describe
 from .dialects import Dialect, dialect_for
 from .engine import Bind, _connections
 from .errors import ConfigError
-from .reading import ChunkReader, chunk_select, relation_select
+from .reading import ChunkReader, chunk_select, lookup_match, relation_select
 from .schema import RelationPlan
 from .sizing import ChunkSize
 from .spec import Migration
@@ -198,18 +197,23 @@ def _explain_relations(
         packing = packed.packing(rel, conn.dialect) if dialect.packs_relations() else None
         if packing is not None:
             title += ", packed as JSON by the server: one row per key (sent with SET STATEMENT)"
-            select: Any = packing.select
-        else:
-            select = partial(relation_select, rel, dialect=dialect)
-        report.queries.append(
-            _query(conn, dialect, title, select(keys[:_SHOWN_KEYS]), select(keys))
+        shown, real = (
+            packing.select(lookup_match(rel, some, dialect))
+            if packing is not None
+            else relation_select(rel, some, dialect)
+            for some in (keys[:_SHOWN_KEYS], keys)
         )
+        report.queries.append(_query(conn, dialect, title, shown, real))
         children = [dict(r._mapping) for r in conn.execute(relation_select(rel, keys, dialect))]
         _explain_relations(conn, dialect, rel.children, children, report)
 
 
 def _query(
-    conn: sa.Connection, dialect: Dialect, title: str, shown: sa.Select[Any], real: sa.Select[Any]
+    conn: sa.Connection,
+    dialect: Dialect,
+    title: str,
+    shown: sa.ClauseElement,
+    real: sa.ClauseElement,
 ) -> QueryPlan:
     explain = dialect.explain(conn, _literal_sql(conn, real, to_send=True))
     scans = dialect.full_scans(explain)

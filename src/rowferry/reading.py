@@ -65,16 +65,22 @@ def relation_select(
     rel: RelationPlan, keys: Sequence[tuple[Any, ...]], dialect: Dialect | None = None
 ) -> sa.Select[Any]:
     """The query that loads ``rel`` for the parents whose lookup keys are ``keys``."""
-    stmt = sa.select(*rel.table.c)
     cols = [rel.table.c[c] for c in rel.child_columns]
-    if len(cols) == 1:
-        values = [k[0] for k in keys]
-        stmt = stmt.where(dialect.in_list(cols[0], values) if dialect else cols[0].in_(values))
-    else:
-        stmt = stmt.where(sa.tuple_(*cols).in_(list(keys)))
+    stmt = sa.select(*rel.table.c).where(lookup_match(rel, keys, dialect))
     # Ordering by the lookup columns first lets the index on them deliver the rows in order
     # (no filesort, no full index scan); rows are grouped per parent anyway.
     return stmt.order_by(*cols, *rel.order_by)
+
+
+def lookup_match(
+    rel: RelationPlan, keys: Sequence[tuple[Any, ...]], dialect: Dialect | None = None
+) -> sa.ColumnElement[bool]:
+    """The child rows of ``rel`` whose lookup columns hold one of ``keys``."""
+    cols = [rel.table.c[c] for c in rel.child_columns]
+    if len(cols) == 1:
+        values = [k[0] for k in keys]
+        return dialect.in_list(cols[0], values) if dialect else cols[0].in_(values)
+    return sa.tuple_(*cols).in_(list(keys))
 
 
 def _as_dicts(result: sa.CursorResult[Any]) -> list[Row]:
@@ -162,7 +168,7 @@ class _RelationLoader:
         packing = self.packing(rel)
         if packing is not None:
             try:
-                return packing.fetch(self.conn, keys)
+                return packing.fetch(self.conn, lookup_match(rel, keys, self.dialect))
             except packed.Incomplete as exc:
                 log.warning("%s; reading them with the plain query", exc)
         return _as_dicts(self.conn.execute(relation_select(rel, keys, self.dialect)))
