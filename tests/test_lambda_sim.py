@@ -1,7 +1,7 @@
 """The Lambda simulator, and through it the handler under Lambda's limits (a scaled-down proof).
 
 The full-size proof (100,000 orders, 30 s / 1024 MB) is ``python -m bench.lambda_proof``; here
-the same properties are checked on 12,000 orders (about 7,200 snapshots) with a 3 s timeout
+the same properties are checked on 48,000 orders (about 28,700 snapshots) with a 3 s timeout
 (safety margin 0.75 s) and 512 MB: every invocation is a fresh process SIGKILLed at its timeout,
 none is killed, every invocation that stops for time has used at least 80 % of its budget, the
 peak resident memory of each is reported, and at the end every finished order has exactly one
@@ -27,10 +27,10 @@ from rowferry.simulate import Invocation, Limits, Simulation, simulate
 from tests import reference
 from tests.conftest import create_database, drop_database
 
-ORDERS = 24_000
+ORDERS = 48_000
 MIGRATION = "rowferry.demo.order_history:migration"
-LIMITS = Limits(timeout=3.0, memory_mb=512)  # 7,178 snapshots: 2 s or more of work
-SLOW_LIMITS = Limits(timeout=10.0, memory_mb=512)  # 20 ms per packet: ~0.5 s per chunk of 250
+LIMITS = Limits(timeout=3.0, memory_mb=512)  # 28,712 snapshots: 2.5 s or more of work
+SLOW_LIMITS = Limits(timeout=10.0, memory_mb=512)  # 20 ms per packet: chunks of 1,000
 
 
 class Workload:
@@ -103,7 +103,7 @@ def test_with_20_ms_per_packet_no_invocation_is_killed(fresh: Workload) -> None:
     server = sa.make_url(fresh.url)
     with LatencyProxy(server.host or "127.0.0.1", server.port or 0, delay_ms=20) as proxy:
         sim = simulate(
-            fresh.env(proxy.route(fresh.url), chunk_size=250), SLOW_LIMITS, max_invocations=20
+            fresh.env(proxy.route(fresh.url), chunk_size=1000), SLOW_LIMITS, max_invocations=20
         )
     assert len(sim.invocations) >= 2, _describe(sim)
     assert_within_limits(sim, SLOW_LIMITS)

@@ -45,10 +45,17 @@ def render_decimal(value: Decimal) -> str:
 
 
 def _default(value: Any) -> Any:
-    """orjson's hook for the values it does not render itself (or not our way)."""
-    render = _BY_TYPE.get(type(value))  # the common types by exact type: no isinstance chain
-    if render is not None:
-        return render(value)
+    """orjson's hook for the values it does not render itself (or not our way).
+
+    The two common types are tested by exact type and rendered inline (this runs for most
+    values of a snapshot: one call less each is measurable)."""
+    kind = type(value)
+    if kind is _DATETIME and value.tzinfo is None:
+        return value.isoformat() if value.microsecond else value.isoformat() + ".000000"
+    if kind is Decimal:
+        text = str(value)
+        if text[-1].isdigit() and "E" not in text:
+            return orjson.Fragment(text)
     if isinstance(value, Decimal):
         return _decimal_fragment(value)
     return _text(value)
@@ -58,7 +65,7 @@ def _decimal_fragment(value: Decimal) -> orjson.Fragment:
     return orjson.Fragment(render_decimal(value))
 
 
-_BY_TYPE: dict[type, Any] = {dt.datetime: render_datetime, Decimal: _decimal_fragment}
+_DATETIME = dt.datetime
 
 
 def _text(value: Any) -> Any:
