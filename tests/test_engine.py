@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import rowferry
-from rowferry import Budget, state
+from rowferry import Budget, schema, state
 from rowferry.demo.order_history import migration
 from tests import reference
 
@@ -198,3 +198,20 @@ def test_a_slow_rate_stored_by_an_earlier_trip_does_not_stop_the_next_trips(db_u
         result = rowferry.run(migration, db_url, chunk_size=50, budget=Budget(seconds=5))
     assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
     assert _state(db_url).rows_read == stats.qualifying
+
+
+def test_reflection_reads_only_what_rowferry_uses(db_url: str) -> None:
+    """Columns, keys and indexes of the seven tables; not their foreign keys, check constraints,
+    comments or options (on PostgreSQL: 8 catalog queries instead of 12)."""
+    reference.build(db_url, orders=20)
+    engine, statements = _recording_engine(db_url)
+    with engine.connect() as conn:
+        source, target = schema.resolve(conn, conn, migration)
+    engine.dispose()
+    assert [c.name for c in source.key] == ["id"] and target.unique_key == ("order_id",)
+    assert len(source.relations) == 5 and source.table.c.total.type.scale == 2
+    if db_url.startswith("postgresql"):
+        catalog = [s for s in statements if "pg_catalog" in s]
+        assert len(catalog) == 8, catalog  # SQLAlchemy's full reflection: 12
+    if db_url.startswith("sqlite"):
+        assert not any("foreign_key_list" in s for s in statements), statements
