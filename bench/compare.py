@@ -4,7 +4,8 @@
 [--approaches naive,handmade,...] [--naive-cap 120] [--report PATH]`` builds the reference
 workload once per server and size (a fresh database, dropped afterwards; SQLite in /tmp), then
 runs each approach of bench/approaches.py on it in a process of its own
-(``python -m bench.compare_one``), emptying the target and rowferry's state in between. It
+(``python -m bench.compare_one``), emptying the target and rowferry's state in between and
+letting the server settle (bench/settle.py) before each. It
 records the wall time from connect to finish measured in the child, the statements and commits
 it sent, the child's peak RSS (``wait4`` in bench/launcher.py, which starts the children), and
 whether the result is correct (bench/check.py), then writes the report (bench/compare_report.py,
@@ -37,6 +38,7 @@ from bench import check
 from bench.approaches import APPROACHES, CAPPED, LATENCY_MS
 from bench.compare_report import Result, Setup, render, server_settings
 from bench.latency import ThreadProxy
+from bench.settle import settle
 from rowferry.demo import order_history
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +131,8 @@ def measure(
         result.status = "n/a"
         return result
     start_over(url)
+    waited = settle(url)
+    setup.settled.append((server, orders, approach, waited.seconds, waited.detail))
     cap = args.naive_cap if approach in CAPPED else None
     with routed(url, server, approach, setup) as child_url:
         out, result.rss_mb = launcher.run(approach, child_url, cap, args.timeout)

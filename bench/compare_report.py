@@ -135,6 +135,8 @@ class Setup:
     servers: dict[str, str] = field(default_factory=dict)
     latency: dict[str, str] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
+    #: (server, orders, approach, seconds waited, what the server showed) before each approach
+    settled: list[tuple[str, int, str, float, str]] = field(default_factory=list)
 
     @classmethod
     def now(cls, args: argparse.Namespace) -> Setup:
@@ -185,6 +187,7 @@ def render(setup: Setup, results: list[Result]) -> str:
         + " (the machine is shared; every figure is one run).",
         *[f"- {setup.servers[s]}" for s in args.servers if s in setup.servers],
         *[f"- {setup.latency[s]}" for s in args.servers if s in setup.latency],
+        *_settled(setup),
         "",
         *METHOD,
         "",
@@ -202,12 +205,30 @@ def render(setup: Setup, results: list[Result]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _settled(setup: Setup) -> list[str]:
+    """One line per server and size: how long the bench waited for the server to settle."""
+    lines = []
+    for server, orders in dict.fromkeys((s, o) for s, o, *_ in setup.settled):
+        waits = [(a, sec, d) for s, o, a, sec, d in setup.settled if (s, o) == (server, orders)]
+        approach, longest, detail = max(waits, key=lambda w: w[1])
+        total = sum(w[1] for w in waits)
+        lines.append(
+            f"- Settling (bench/settle.py) on {server} at {orders:,} orders: {total:.0f} s in all "
+            f"before {len(waits)} approaches; longest {longest:.0f} s, before {approach} "
+            f"({detail})"
+        )
+    return lines
+
+
 METHOD = [
     "How it is measured:",
     "",
     "- Each approach runs in a process of its own (`python -m bench.compare_one APPROACH URL`) "
     "on the same freshly built data; the target and rowferry's state are emptied in between "
-    "(`tests.reference.start_over`).",
+    "(`tests.reference.start_over`), and then the server is left to finish its background "
+    "work before the clock starts (bench/settle.py: on MariaDB until InnoDB's history list is "
+    "under 1,000 and at most 1 % of its buffer pool is dirty; on PostgreSQL a VACUUM of the "
+    "target and a CHECKPOINT).",
     "- seconds: wall time inside that process from before the engine is created (so before "
     "connecting) to after it is disposed: connect to finish. Python start-up and imports are "
     "not in it.",
