@@ -70,8 +70,15 @@ def why_not(result: Result | None) -> str:
     return "capped" if result.capped_at is not None else "not correct"
 
 
-def times(value: float | None, this: Result | None) -> str:
-    return why_not(this) if value is None else f"{value:.2f}x"
+def times(value: float | None, this: Result | None, other: Result | None = None) -> str:
+    """A ratio, or why there is none: this side's reason first, else the other side's."""
+    if value is not None:
+        return f"{value:.2f}x"
+    if other is not None and this is not None and this.complete and not other.complete:
+        return f"{other.approach}: {why_not(other)}"
+    if this is not None and this.complete and other is None:
+        return "no reference run"
+    return why_not(this)
 
 
 def sizes(results: list[Result]) -> list[tuple[str, int]]:
@@ -89,11 +96,12 @@ def ratios(results: list[Result]) -> list[str]:
         rowferry = find(results, server, orders, "rowferry")
         pushdown = find(results, server, orders, "rowferry-pushdown")
         best = best_limit(results, server, orders)
-        vs_handmade = speedup(rowferry, find(results, server, orders, "handmade"))
+        handmade = find(results, server, orders, "handmade")
+        vs_handmade = speedup(rowferry, handmade)
         best_text = f"{best.approach}, {best.seconds:.2f} s" if best else "not measured"
         lines.append(
-            f"| {server} | {orders:,} | {times(vs_handmade, rowferry)} | {best_text} | "
-            f"{times(speedup(pushdown, best), pushdown)} |"
+            f"| {server} | {orders:,} | {times(vs_handmade, rowferry, handmade)} | {best_text} | "
+            f"{times(speedup(pushdown, best), pushdown, best)} |"
         )
     return lines
 
@@ -106,11 +114,12 @@ def speed_vs_handmade(results: list[Result]) -> Iterator[Check]:
             rowferry = find(results, server, orders, approach)
             if rowferry is None or rowferry.status == "not available":
                 continue
-            ratio = speedup(rowferry, find(results, server, orders, "handmade"))
+            handmade = find(results, server, orders, "handmade")
+            ratio = speedup(rowferry, handmade)
             passed = None if ratio is None else ratio >= 1.5
             indication = "" if orders in SPEED_SIZES else NOT_TARGET_SIZE
             name = f"{approach} ≥ 1.5x handmade"
-            yield Check(name, server, orders, times(ratio, rowferry), passed, indication)
+            yield Check(name, server, orders, times(ratio, rowferry, handmade), passed, indication)
 
 
 def pushdown_vs_limit(results: list[Result]) -> Iterator[Check]:
