@@ -206,9 +206,9 @@ def render(results: Sequence[Result], setting: dict[str, str], command: str) -> 
     lines = [
         "# Plain copy: rowferry, dlt and pt-archiver",
         "",
-        f"Measured {now} with `{command}` (written by `bench/copy.py`). **Measured on a shared "
-        "machine**: other people were running benchmarks on it at the same time, so wall times "
-        "and throughputs can be off by tens of percent; compare rows measured close together.",
+        f"Measured {now} with `{command}` (written by `bench/copy.py`). The machine may be "
+        "shared (see its load average below): wall times and throughputs can then be off by "
+        "tens of percent; compare rows measured close together.",
         "",
         "Targets from the issue (at 1,000,000 orders): rowferry at least the throughput of the "
         "fastest dlt backend with at most a third of its memory, and at least pt-archiver's "
