@@ -29,7 +29,7 @@ from tests.conftest import create_database, drop_database
 
 ORDERS = 48_000
 MIGRATION = "rowferry.demo.order_history:migration"
-LIMITS = Limits(timeout=3.0, memory_mb=512)  # 28,712 snapshots: 2.5 s or more of work
+LIMITS = Limits(timeout=3.0, memory_mb=512)  # 28,711 snapshots: about 3 s of work here
 SLOW_LIMITS = Limits(timeout=10.0, memory_mb=512)  # 20 ms per packet: chunks of 1,000
 
 
