@@ -179,6 +179,31 @@ def test_nulls_text_decimals_datetimes_and_long_text_are_copied_exactly(db_url: 
     assert len(dst[1][5]) == 20_000
 
 
+def _wide_decimals_table(meta: sa.MetaData, name: str) -> sa.Table:
+    return sa.Table(
+        name,
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("amount", sa.Numeric(38, 10), nullable=True),
+    )
+
+
+@pytest.mark.parametrize("kind", ["mariadb", "postgresql"])
+def test_decimals_wider_than_a_float_are_copied_exactly(make_db, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """17 and more significant digits: a value that went through a float would come back
+    rounded (SQLite keeps NUMERIC values as 8-byte floats itself, so it is not asked)."""
+    amounts = [
+        Decimal("12345678901234567.8900000000"),
+        Decimal("-9999999999999999999999999999.9999999999"),
+        Decimal("0.0000000001"),
+        Decimal("1234567890123456789.0000000001"),
+    ]
+    rows = [{"id": i, "amount": amount} for i, amount in enumerate(amounts)]
+    src, dst = _copy(make_db(kind), _wide_decimals_table, rows)
+    assert dst == src
+    assert [row[1] for row in dst] == amounts
+
+
 @pytest.mark.parametrize("on_conflict", ["skip", "update", "error"])
 def test_conflicts_on_the_unique_key_follow_the_declared_policy(
     db_url: str, on_conflict: str

@@ -198,6 +198,36 @@ def test_other_values_are_rendered_by_pymysql_itself() -> None:
 
     render = mysql_insert._PyMySQL(FakeDriver())
     key = uuid.uuid4()
-    assert render.row(["a'b", None, 7, True, key, Decimal("1.50")]) == (
-        b"('a\\'b',NULL,7,<bool>,<UUID>,<Decimal>)"
+    aware = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+    assert render.row(["a'b", None, 7, True, key, 1.5, aware, Decimal("NaN")]) == (
+        b"('a\\'b',NULL,7,<bool>,<UUID>,<float>,<datetime>,<Decimal>)"
     )
+
+
+def test_datetimes_dates_and_decimals_render_as_pymysql_escapes_them() -> None:
+    from pymysql import converters  # type: ignore[import-untyped]
+
+    class Driver:
+        encoding = "utf8"
+        server_status = 0
+        escape = staticmethod(converters.escape_item)
+
+    values = [
+        dt.datetime(2024, 2, 29, 23, 59, 58),
+        dt.datetime(2024, 2, 29, 23, 59, 58, 1),
+        dt.datetime(2024, 2, 29, 23, 59, 58, 120000),
+        dt.datetime(5, 1, 2, 3, 4, 5),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
+        dt.date(2024, 2, 29),
+        dt.date(7, 1, 1),
+        Decimal("0"),
+        Decimal("-0.00"),
+        Decimal("12.50"),
+        Decimal("-123456789012345678901234567890.123456789"),
+        Decimal("1E+3"),
+        Decimal("1E-7"),
+        Decimal("5.0E-10"),
+    ]
+    render = mysql_insert._PyMySQL(Driver())
+    for value in values:
+        assert render.literal(value) == converters.escape_item(value, "utf8"), value

@@ -120,7 +120,8 @@ def packing(rel: RelationPlan, sa_dialect: sa.Dialect) -> Packing | None:
         if codec is None:
             return None
         field, decode = codec
-        processor = column.type.result_processor(sa_dialect, None)
+        # the dialect's implementation of the type, as SQLAlchemy's plain path applies it
+        processor = column.type.dialect_impl(sa_dialect).result_processor(sa_dialect, None)
         if processor is not None:
             decode = _then(decode, processor)
         names.append(column.name)
