@@ -340,6 +340,59 @@ def test_a_copy_with_renamed_columns(db_url: str) -> None:
     engine.dispose()
 
 
+def test_a_composite_key_chunks_exactly_once(db_url: str) -> None:
+    """The end of a chunk with a two-column key, with ties on the first column across chunks
+    and a filter: every qualifying row once, in as many chunks as the size says."""
+    engine = sa.create_engine(db_url)
+    meta = sa.MetaData()
+
+    def columns() -> list[sa.Column[Any]]:
+        return [
+            sa.Column("region", sa.String(10), primary_key=True),
+            sa.Column("n", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("kept", sa.Boolean, nullable=False),
+        ]
+
+    src = sa.Table("lines", meta, *columns(), **OPTIONS)
+    dst = sa.Table("line_copies", meta, *columns(), **OPTIONS)
+    meta.create_all(engine)
+    rows = [
+        {"region": region, "n": n, "kept": (n + len(region)) % 3 != 0}
+        for region in ("a", "bb", "c")
+        for n in range(25)
+    ]
+    with engine.begin() as conn:
+        conn.execute(src.insert(), rows)
+    migration = Migration(
+        name="lines",
+        source="lines",
+        where="kept = :yes",
+        params={"yes": True},
+        transform=Copy({"region": "region", "n": "n", "kept": "kept"}),
+        target=Target("line_copies"),
+        pushdown=True,
+    )
+    result = rowferry.run(migration, engine, chunk_size=7)
+    with engine.connect() as conn:
+        got = conn.execute(sa.select(dst.c.region, dst.c.n).order_by(dst.c.region, dst.c.n)).all()
+    engine.dispose()
+    want = sorted((r["region"], r["n"]) for r in rows if r["kept"])
+    assert [tuple(r) for r in got] == want
+    assert result.rows_written == len(want) and result.chunks == -(-len(want) // 7)
+
+
+def test_a_single_column_key_chunk_ends_where_the_size_says(db_url: str) -> None:
+    reference.build(db_url, orders=100)
+    engine = sa.create_engine(db_url)
+    result = rowferry.run(order_history.pushdown_migration, engine, chunk_size=16)
+    with engine.connect() as conn:
+        finished = conn.exec_driver_sql(
+            "SELECT COUNT(*) FROM orders WHERE status IN ('uncollected', 'cancelled', 'dispensed')"
+        ).scalar_one()
+    engine.dispose()
+    assert result.rows_written == finished and result.chunks == -(-finished // 16)
+
+
 def test_pushdown_is_refused_before_any_write_when_it_cannot_be_done(
     db_url: str, dialect_name: str
 ) -> None:
@@ -376,7 +429,7 @@ def test_plan_shows_the_pushed_down_statement_and_offers_pushdown(db_url: str) -
     reference.build(db_url, orders=100)
     pushed = plan(order_history.pushdown_migration, db_url)
     assert pushed.pushdown.startswith("on")
-    assert pushed.queries[0].title == "keys of one chunk"
+    assert pushed.queries[0].title == "end of one chunk (count, last key)"
     assert pushed.write_sql is not None and "order_items" in pushed.write_sql
     assert all(q.explain for q in pushed.queries)
     offered = plan(

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from rowferry.dialects import dialect_for
 from rowferry.schema import TargetPlan
-from rowferry.writing import Prepare, Writer
+from rowferry.writing import Prepare, Writer, _by_columns
 
 
 def _writer(engine: sa.Engine) -> Writer:
@@ -62,3 +62,10 @@ def test_columns_that_need_nothing_pass_as_they_are() -> None:
     for got, row in zip(values, plain, strict=True):
         assert got[3] is row["amount"] and got[4] is row["at"]
     assert writer.values(("id",), plain) == [(1,), (2,), (3,), (4,)]
+
+
+def test_rows_are_grouped_by_their_set_of_columns() -> None:
+    rows = [{"a": 1, "b": 2}, {"b": 3, "a": 4}, {"a": 5}]
+    assert _by_columns(rows) == {("a", "b"): rows[:1], ("b", "a"): rows[1:2], ("a",): rows[2:]}
+    assert _by_columns(rows[:2]) == {("a", "b"): rows[:2]}  # same set: one group
+    assert _by_columns([]) == {}

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from . import mysql_insert
+from . import mysql_insert, pg_copy
 from .spec import OnConflict
 
 
@@ -256,8 +256,9 @@ class PostgreSQLDialect(Dialect):
     ) -> int:
         cols = ", ".join(self.quote(c) for c in columns)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        binary = pg_copy.binary_types(table, columns, rows)
         if on == "error":  # straight in: a duplicate key fails the whole COPY, as it should
-            self._copy(cursor, self.table_name(table), cols, rows)
+            pg_copy.copy(cursor, self.table_name(table), cols, binary, rows)
             return len(rows)
         digest = hashlib.sha1(f"{self.table_name(table)}({cols})".encode()).hexdigest()[:16]
         stage = f"rowferry_stage_{digest}"
@@ -265,7 +266,7 @@ class PostgreSQLDialect(Dialect):
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
             f"SELECT {cols} FROM {self.table_name(table)} WITH NO DATA"
         )
-        self._copy(cursor, stage, cols, rows)
+        pg_copy.copy(cursor, stage, cols, binary, rows)
         clause = self.conflict_clause(columns, unique_key, on)
         cursor.execute(
             f"INSERT INTO {self.table_name(table)} ({cols}) SELECT {cols} FROM {stage}{clause}"
@@ -284,12 +285,6 @@ class PostgreSQLDialect(Dialect):
             f"INSERT INTO {self.table_name(table)} ({cols}) "
             f"SELECT {cols} FROM rowferry_stage_<hash>{clause}"
         )
-
-    @staticmethod
-    def _copy(cursor: Any, table: str, cols: str, rows: list[tuple[Any, ...]]) -> None:
-        with cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
 
     def full_scans(self, plan: Sequence[str]) -> list[str]:
         return [m.group(1).strip('"') for line in plan for m in [self._scan.search(line)] if m]

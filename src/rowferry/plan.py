@@ -159,11 +159,12 @@ def _explain_pushdown(
     chunk_size: int,
     report: PlanReport,
 ) -> None:
-    """EXPLAIN a pushed-down chunk: its keys query, then the SELECT of its INSERT ... SELECT."""
+    """EXPLAIN a pushed-down chunk: the query that finds its end, then the SELECT of its
+    INSERT ... SELECT."""
     dialect = dialect_for(conn)
-    keys_stmt = statements.keys(after, chunk_size)
-    report.queries.append(_query(conn, dialect, "keys of one chunk", keys_stmt, keys_stmt))
-    keys = conn.execute(keys_stmt).all()
+    end = statements.end(after, chunk_size)
+    report.queries.append(_query(conn, dialect, "end of one chunk (count, last key)", end, end))
+    keys = conn.execute(statements.keys(after, chunk_size)).all()
     if keys:
         insert = statements.insert(after, tuple(keys[-1]))
         select = insert.select

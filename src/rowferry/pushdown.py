@@ -2,8 +2,9 @@
 
 Per chunk, on the one connection (source and target are the same database):
 
-1. ``SELECT key FROM root WHERE <filter> AND key > :cursor ORDER BY key LIMIT :n``: only the
-   keys travel, to find where the chunk ends;
+1. ``SELECT COUNT(*), MAX(key) FROM (SELECT key FROM root WHERE <filter> AND key > :cursor
+   ORDER BY key LIMIT :n) AS chunk``: where the chunk ends, and no key travels (with a
+   composite key, the inner query's keys travel);
 2. ``INSERT INTO target (...) SELECT <columns, document> FROM root WHERE <filter> AND
    key > :cursor AND key <= :last`` with the conflict policy's clause; the document is built by
    :mod:`rowferry.sql_documents` with one correlated subquery per relation, so the statement is
@@ -124,6 +125,16 @@ class ChunkStatements:
     def keys(self, after: cursor.Key | None, limit: int) -> sa.Select[Any]:
         return chunk_select(self.source, after, limit, columns=self.source.key)
 
+    def end(self, after: cursor.Key | None, limit: int) -> sa.Select[Any] | sa.Select[int, Any]:
+        """How many root rows the chunk has, and its last key: one row back whatever the
+        chunk's size (a single-column key: ``SELECT COUNT(*), MAX(key)`` over the chunk's keys
+        query; a composite key: its keys, as :meth:`keys`)."""
+        keys = self.keys(after, limit)
+        if len(self.source.key) > 1:
+            return keys
+        chunk = keys.subquery("chunk")
+        return sa.select(sa.func.count(), sa.func.max(chunk.c[0]))
+
     def insert(self, after: cursor.Key | None, last: cursor.Key) -> Any:
         select = sa.select(*self.values).where(cursor.up_to(self.source.key, last))
         if self.source.where is not None:
@@ -189,11 +200,10 @@ class PushdownProcessor:
     ) -> tuple[Outcome, state.MigrationState]:
         started = time.monotonic()
         self._lift_mysql_limits()
-        keys = self.conn.execute(self.statements.keys(after, limit)).all()
-        if not keys:
+        rows, last_key = self._end(after, limit)
+        if last_key is None:
             self.conn.rollback()
             return Outcome(0, 0, 0, None), current
-        last_key = tuple(keys[-1])
         cursor.check_advanced(after, last_key, self.name)
         failpoints.reached("after_read")
         try:
@@ -205,8 +215,8 @@ class PushdownProcessor:
             self.conn.rollback()
             return self.fallback.process(current, after, limit, timer, lease_until)
         failpoints.reached("after_write")
-        timer.record(time.monotonic() - started, len(keys))
-        counts = (len(keys), written, 0)
+        timer.record(time.monotonic() - started, rows)
+        counts = (rows, written, 0)
         current = commit(
             self.conn,
             current,
@@ -214,6 +224,14 @@ class PushdownProcessor:
             counts,
             timer.seconds_per_row,
             lease_until,
-            last=len(keys) < limit,  # a short chunk is the last one
+            last=rows < limit,  # a short chunk is the last one
         )
-        return Outcome(len(keys), written, 0, last_key), current
+        return Outcome(rows, written, 0, last_key), current
+
+    def _end(self, after: cursor.Key | None, limit: int) -> tuple[int, cursor.Key | None]:
+        """The chunk's number of root rows and its last key (``None``: no rows left)."""
+        found = self.conn.execute(self.statements.end(after, limit)).all()
+        if len(self.statements.source.key) > 1:
+            return len(found), tuple(found[-1]) if found else None
+        count, last = found[0]
+        return int(count), (last,) if count else None

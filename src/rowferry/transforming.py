@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from .cursor import Key
@@ -49,13 +50,20 @@ def apply(
 ) -> Transformed:
     """The target rows for one chunk's root rows, grouped by root row, in root-key order."""
     result = Transformed()
-    for row, rel in zip(rows, related, strict=True):
-        key = tuple(row[c] for c in key_columns)
+    for row, rel, key in zip(rows, related, keys(rows, key_columns), strict=True):
         try:
             result.groups.append(Group(key, row, _outputs(migration, row, rel)))
         except Exception as exc:  # the user's transform: any exception is this row's problem
             result.failures.append(Failure(key, f"transform: {type(exc).__name__}: {exc}", row))
     return result
+
+
+def keys(rows: Sequence[Row], key_columns: Sequence[str]) -> list[Key]:
+    """The key of each row, as a tuple (built by ``itemgetter``, in C)."""
+    if len(key_columns) == 1:
+        name = key_columns[0]
+        return [(row[name],) for row in rows]
+    return list(map(itemgetter(*key_columns), rows))
 
 
 def _outputs(migration: Migration, row: Row, rel: Related) -> list[Row]:

@@ -159,6 +159,11 @@ class BadRows:
 
 def _by_columns(rows: Sequence[Row]) -> dict[tuple[str, ...], list[Row]]:
     """Rows grouped by their set of columns (nearly always a single group)."""
+    if not rows:
+        return {}
+    first = rows[0].keys()
+    if all(map(first.__eq__, map(dict.keys, rows))):  # the usual case, checked in C
+        return {tuple(first): list(rows)}
     groups: dict[tuple[str, ...], list[Row]] = {}
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
