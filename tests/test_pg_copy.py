@@ -18,6 +18,7 @@ import rowferry
 from rowferry import Migration, Target, documents, pg_copy, quarantine
 
 from .conftest import create_database, drop_database
+from .test_keys_and_values import _copy
 
 UTC = dt.UTC
 PLUS2 = dt.timezone(dt.timedelta(hours=2))
@@ -89,20 +90,9 @@ def formats(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _copied(url: str, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(url)
-    meta = sa.MetaData()
-    src, dst = _table(meta, "src"), _table(meta, "dst")
-    meta.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(src.insert(), rows)
-    result = rowferry.run(Migration(name="c", source="src", target=Target("dst")), engine)
-    assert result.done
-    with engine.connect() as conn:
-        want = conn.execute(sa.select(src).order_by(src.c.id)).all()
-        got = conn.execute(sa.select(dst).order_by(dst.c.id)).all()
-    engine.dispose()
+    want, got = _copy(url, _table, rows, chunk_size=100)
     assert _comparable(got) == _comparable(want)
-    return [tuple(r) for r in got]
+    return got
 
 
 def _comparable(rows: Any) -> list[tuple[Any, ...]]:
