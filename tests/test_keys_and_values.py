@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -13,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 import rowferry
-from rowferry import Migration, Target, quarantine
+from rowferry import Copy, Migration, Target, quarantine
+from rowferry.verify import verify
 
 DATETIME6 = (
     sa.DateTime()
@@ -202,6 +204,58 @@ def test_decimals_wider_than_a_float_are_copied_exactly(make_db, kind: str) -> N
     src, dst = _copy(make_db(kind), _wide_decimals_table, rows)
     assert dst == src
     assert [row[1] for row in dst] == amounts
+
+
+JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+JSON_VALUES = [
+    '{"b": [1, 2.50], "a": "x"}',
+    '[1, "two", null]',
+    '"a bare string"',
+    "true",
+    "null",
+    None,  # SQL NULL
+    "12.50",
+]
+
+
+@pytest.mark.parametrize("shape", ["plain", "copy"])
+def test_json_columns_keep_every_value_json_can_hold(db_url: str, shape: str) -> None:
+    """A plain copy reads JSON columns as their text: a JSON null stays a JSON null (not SQL
+    NULL), a bare string or boolean is not taken for JSON text, and verify agrees."""
+    engine = sa.create_engine(db_url)
+    meta = sa.MetaData()
+    tables = [
+        sa.Table(
+            name,
+            meta,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("doc", JSON_TYPE, nullable=True),
+        )
+        for name in ("jsrc", "jdst")
+    ]
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        for i, value in enumerate(JSON_VALUES):
+            literal = "NULL" if value is None else "'" + value + "'"
+            conn.exec_driver_sql(f"INSERT INTO jsrc (id, doc) VALUES ({i}, {literal})")
+    transform = Copy({"id": "id", "doc": "doc"}) if shape == "copy" else None
+    target = Target("jdst", source_key=["id"])
+    migration = Migration(name="j", source="jsrc", target=target, transform=transform)
+    result = rowferry.run(migration, engine)
+    report = verify(migration, engine, all_rows=True)
+    with engine.connect() as conn:
+        held = quarantine.entries(conn, "j")
+        text = sa.cast(tables[1].c.doc, sa.Text)
+        got = conn.execute(sa.select(tables[1].c.id, text).order_by(tables[1].c.id)).all()
+    engine.dispose()
+    assert result.done and held == [] and report.ok, (held, report)
+    assert [i for i, _ in got] == list(range(len(JSON_VALUES)))
+    for (_, stored), value in zip(got, JSON_VALUES, strict=True):
+        if value is None:
+            assert stored is None
+        else:
+            assert stored is not None
+            assert json.loads(stored) == json.loads(value), (stored, value)
 
 
 @pytest.mark.parametrize("on_conflict", ["skip", "update", "error"])

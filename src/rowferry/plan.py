@@ -20,6 +20,7 @@ from .engine import Bind, _connections
 from .errors import ConfigError
 from .reading import ChunkReader, chunk_select, lookup_match, relation_select
 from .schema import RelationPlan
+from .shapes import passes_values
 from .sizing import ChunkSize
 from .spec import Migration
 
@@ -242,7 +243,8 @@ def _write_sql(
     migration: Migration,
 ) -> str:
     """The write statement, with the columns the transform gives on a sample of real rows."""
-    sample = ChunkReader(source, dialect_for(src)).read(src, None, _SHOWN_KEYS)
+    reader = ChunkReader(source, dialect_for(src), json_as_text=passes_values(migration.transform))
+    sample = reader.read(src, None, _SHOWN_KEYS)
     keys = [c.name for c in source.key]
     rows = transforming.outputs(migration, keys, sample.rows, sample.related)
     columns = transforming.output_columns(rows) or list(target.table.c.keys())

@@ -49,9 +49,13 @@ def chunk_select(
     return stmt.order_by(*plan.key).suffix_with(f"LIMIT {int(limit)}")
 
 
-def keys_select(plan: SourcePlan, keys: Sequence[cursor.Key]) -> sa.Select[Any]:
+def keys_select(
+    plan: SourcePlan,
+    keys: Sequence[cursor.Key],
+    columns: Sequence[sa.ColumnElement[Any]] | None = None,
+) -> sa.Select[Any]:
     """The root rows with these keys that still pass the filter, in key order."""
-    stmt = sa.select(*plan.table.c)
+    stmt = sa.select(*(plan.table.c if columns is None else columns))
     if plan.where is not None:
         stmt = stmt.where(plan.where)
     if len(plan.key) == 1:
@@ -93,11 +97,21 @@ class ChunkReader:
 
     ``pack``: read related rows packed as JSON where the server can (:mod:`rowferry.packed`);
     verify reads them with the plain queries, so that it does not share the packed path.
+
+    ``json_as_text``: read the root's JSON columns as their text (``CAST(col AS TEXT)``), for
+    migrations that pass values through unchanged (a plain copy, ``Copy``). Parsed, a JSON
+    ``null`` would be indistinguishable from SQL NULL, and a bare JSON string from JSON text.
     """
 
-    def __init__(self, plan: SourcePlan, dialect: Dialect, *, pack: bool = True) -> None:
+    def __init__(
+        self, plan: SourcePlan, dialect: Dialect, *, pack: bool = True, json_as_text: bool = False
+    ) -> None:
         self.plan = plan
         self.dialect = dialect
+        self.columns: list[sa.ColumnElement[Any]] = [
+            sa.cast(c, sa.Text).label(c.name) if json_as_text and isinstance(c.type, sa.JSON) else c
+            for c in plan.table.c
+        ]
         self.key_names = tuple(c.name for c in plan.key)
         self.pack = pack and dialect.packs_relations()
         self._packings: dict[int, packed.Packing | None] = {}
@@ -112,11 +126,11 @@ class ChunkReader:
 
     def read(self, conn: sa.Connection, after: cursor.Key | None, limit: int) -> Chunk:
         """The next chunk: at most ``limit`` root rows after ``after``, with their relations."""
-        return self._load(conn, chunk_select(self.plan, after, limit))
+        return self._load(conn, chunk_select(self.plan, after, limit, self.columns))
 
     def read_keys(self, conn: sa.Connection, keys: Sequence[cursor.Key]) -> Chunk:
         """The root rows with these keys (those that still exist and qualify), with relations."""
-        return self._load(conn, keys_select(self.plan, keys))
+        return self._load(conn, keys_select(self.plan, keys, self.columns))
 
     def _load(self, conn: sa.Connection, stmt: sa.Select[Any]) -> Chunk:
         rows = _as_dicts(conn.execute(stmt))

@@ -20,6 +20,7 @@ from .dialects import dialect_for
 from .engine import Bind, _connections
 from .errors import AlreadyRunning
 from .reading import ChunkReader
+from .shapes import passes_values
 from .spec import Migration
 from .writing import Writer
 
@@ -57,7 +58,7 @@ def _processor(migration: Migration, src: sa.Connection, dst: sa.Connection) -> 
     def is_transient(exc: object) -> bool:
         return isinstance(exc, sa.exc.DBAPIError) and any(d.is_transient(exc) for d in dialects)
 
-    reader = ChunkReader(source, dialects[0])
+    reader = ChunkReader(source, dialects[0], json_as_text=passes_values(migration.transform))
     return ChunkProcessor(migration, src, dst, reader, Writer(target, dialects[1]), is_transient)
 
 

@@ -17,6 +17,11 @@ from .errors import ConfigError
 from .spec import Related, Row
 
 
+def passes_values(transform: object) -> bool:
+    """Whether the migration writes source values unchanged: no transform, or a :class:`Copy`."""
+    return transform is None or isinstance(transform, Copy)
+
+
 def _mapping(value: Mapping[str, str], what: str) -> dict[str, str]:
     mapping = dict(value)
     for target, source in mapping.items():

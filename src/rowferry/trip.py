@@ -32,6 +32,7 @@ from .errors import (
 from .prefetch import Prefetcher
 from .reading import ChunkReader
 from .results import Budget, ChunkDone, RunResult
+from .shapes import passes_values
 from .sizing import ChunkSize, ChunkSizer
 from .spec import Migration
 from .stops import ChunkTimer, Progress, StopCondition, first_reason
@@ -62,7 +63,9 @@ class Trip:
             migration,
             src,
             dst,
-            ChunkReader(self.source, self.dialects[0]),
+            ChunkReader(
+                self.source, self.dialects[0], json_as_text=passes_values(migration.transform)
+            ),
             Writer(self.target, self.dialects[1]),
             self.is_transient,
         )

@@ -31,6 +31,7 @@ from .dialects import dialect_for
 from .engine import Bind, _connections
 from .errors import ConfigError, MigrationFailed, TransientError
 from .reading import ChunkReader, chunk_select
+from .shapes import passes_values
 from .spec import Migration, Row
 from .verify_report import RowMismatch, VerifyReport
 from .verify_values import (
@@ -269,7 +270,12 @@ class _Transforms:
         self.migration = migration
         self.v = verifier
         self.size, self.every = size, every
-        self.reader = ChunkReader(verifier.source, dialect_for(verifier.src), pack=False)
+        self.reader = ChunkReader(
+            verifier.source,
+            dialect_for(verifier.src),
+            pack=False,
+            json_as_text=passes_values(migration.transform),
+        )
         self.json_columns = {c.name for c in verifier.target.table.c if is_json_column(c)}
         self.position = 0
 
