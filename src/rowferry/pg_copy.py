@@ -7,8 +7,9 @@ dumps what it is told (an int past the range of an ``int4`` column goes in silen
 a chunk goes in binary only when, for every column, the column's type is one of those below and
 every value of the chunk in that column has exactly the Python type that form is made from
 (integers also within the column's range, datetimes with or without a time zone as the column
-is); anything else (an enum, an array, a float into ``real``, a decimal into a float column, a
-string for a uuid ...) sends the whole chunk in text, where PostgreSQL parses and casts.
+is); anything else (an enum, an array, ``bytea`` (SQLAlchemy hands its values over wrapped),
+a float into ``real``, a decimal into a float column, a string for a uuid ...) sends the whole
+chunk in text, where PostgreSQL parses and casts.
 
 The server reads a binary field with its column's own receive function, which checks lengths
 and applies the column's precision like text input does (``varchar(3)``, ``numeric(10,2)``).
@@ -43,7 +44,7 @@ def _form(kind: sa.types.TypeEngine[Any]) -> tuple[str, type] | None:
     if isinstance(kind, sa.Enum | sa.ARRAY | sa.Interval):
         return None
     if isinstance(kind, postgresql.JSONB):
-        return "jsonb", str  # with the dumper of :func:`register`
+        return "jsonb", str  # with the dumper of :func:`_jsonb_text_dumper`
     checks: list[tuple[type, str, type]] = [
         (sa.Boolean, "bool", bool),
         (sa.SmallInteger, "int2", int),
