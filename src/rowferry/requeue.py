@@ -84,7 +84,7 @@ def _retry_batch(processor: ChunkProcessor, keys: Sequence[Key], report: RetryRe
         src.rollback()
     result = transforming.apply(processor.migration, processor.key_names, chunk.rows, chunk.related)
     written = processor.write(result)
-    found = {tuple(row[c] for c in processor.key_names) for row in chunk.rows}
+    found = set(transforming.keys(chunk.rows, processor.key_names))
     failed = {f.key for f in result.failures}
     cleared = [k for k in keys if k not in failed]
     quarantine.remove(dst, name, cleared)
