@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -71,11 +72,23 @@ def create_engine(url: str | sa.URL, *, must_exist: bool = True) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite" and must_exist:
         _require_sqlite_file(parsed)
     try:
-        return sa.create_engine(
+        engine = sa.create_engine(
             parsed, poolclass=sa.pool.NullPool, connect_args=_connect_args(parsed)
         )
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise ConnectError(f"cannot use {describe(parsed)}: {mask_secrets(str(exc))}") from exc
+    if parsed.get_driver_name() == "pymysql":
+        sa.event.listen(engine, "do_connect", _pymysql_connect)
+    return engine
+
+
+def _pymysql_connect(
+    dialect: sa.Dialect, record: object, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    """PyMySQL's connection with rowferry's faster row reading (:mod:`rowferry.pymysql_rows`)."""
+    from .pymysql_rows import connection_class
+
+    return connection_class()(*cargs, **cparams)
 
 
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
