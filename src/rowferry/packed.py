@@ -24,6 +24,7 @@ from __future__ import annotations
 import decimal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -106,7 +107,7 @@ class Packing:
                     value = row[i]
                     if value is not None:
                         row[i] = decode(value)
-            rows += [dict(zip(names, row, strict=True)) for row in values]
+            rows += map(dict, map(zip, repeat(names), values))
         return rows
 
 
