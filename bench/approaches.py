@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 import rowferry
 from bench import limit_sql
-from rowferry import documents
+from rowferry import collector, documents
 from rowferry.demo import order_history, workload
 
 Approach = Callable[[sa.Engine, float | None], bool]
@@ -130,6 +130,13 @@ def handmade(engine: sa.Engine, cap: float | None) -> bool:
     return False
 
 
+def handmade_gc(engine: sa.Engine, cap: float | None) -> bool:
+    """handmade under rowferry's garbage-collector setting (:mod:`rowferry.collector`): how
+    much of rowferry's lead over handmade that setting alone would give a script."""
+    with collector.fewer_collections():
+        return handmade(engine, cap)
+
+
 def _in(conn: sa.Connection, table: str, column: str, keys: Any) -> list[Row]:
     t = TABLES[table]
     stmt = sa.select(t).where(t.c[column].in_(sorted(keys))).order_by(t.c[column], t.c.id)
@@ -195,6 +202,7 @@ APPROACHES: dict[str, Approach] = {
     "naive": naive,
     "naive-1ms": naive,
     "handmade": handmade,
+    "handmade-gc": handmade_gc,
     "limit": limit,
     "limit-chunked": limit_chunked,
     "rowferry": with_rowferry,

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from . import sizing
+from . import collector, sizing
 from .connections import connect, create_engine
 from .results import Budget, ChunkDone, RunResult
 from .sizing import ChunkSize
@@ -48,7 +48,7 @@ def run(
     sizing.check(chunk_size)
     started = time.monotonic()
     budget = budget or Budget()
-    with _connections(source, target) as (src, dst):
+    with collector.fewer_collections(), _connections(source, target) as (src, dst):
         trip = Trip(migration, src, dst, chunk_size, budget)
         return trip.execute([*budget.conditions(), *stop_when], started, on_chunk)
 

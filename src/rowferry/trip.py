@@ -18,7 +18,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 import tenacity
 
-from . import cursor, defaults, pushdown, schema, state
+from . import collector, cursor, defaults, pushdown, schema, state
 from .chunks import ChunkProcessor, Outcome
 from .connections import describe, mask_secrets
 from .dialects import dialect_for
@@ -166,6 +166,7 @@ class Trip:
                 return self._result("stopped", reason, progress)
             t0 = time.monotonic()
             outcome = self._retrying(progress)(self._attempt_chunk, timer, limit)
+            collector.after_chunk()
             seconds = time.monotonic() - t0
             if outcome.rows:
                 self._record(outcome, seconds, progress, on_chunk)

@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import cursor, defaults, quarantine, schema, transforming
+from . import collector, cursor, defaults, quarantine, schema, transforming
 from .connections import describe, mask_secrets
 from .dialects import dialect_for
 from .engine import Bind, _connections
@@ -73,7 +73,7 @@ def verify(
         raise ValueError("range_size must be at least 1")
     if sample < 0:
         raise ValueError("sample cannot be negative")
-    with _connections(source, target) as (src, dst):
+    with collector.fewer_collections(), _connections(source, target) as (src, dst):
         try:
             return _Verifier(migration, src, dst, range_size, (sample, all_rows)).run()
         except sa.exc.DBAPIError as exc:
@@ -141,6 +141,7 @@ class _Verifier:
             keys = [tuple(r[n] for n in self.key_names) for r in rows]
             self._check_range(after, keys, rows)
             self._release()
+            collector.after_chunk()
             after = keys[-1]
             if len(rows) < self.range_size:
                 break
