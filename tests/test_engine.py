@@ -62,6 +62,22 @@ def test_a_budget_too_small_for_any_chunk_writes_nothing_and_says_stopped(db_url
     assert _state(db_url).display_status == "stopped-by-budget"
 
 
+def test_a_trip_stopped_by_its_budget_reports_the_chunk_it_did_not_start(db_url: str) -> None:
+    reference.build(db_url, orders=100)
+    rowferry.run(migration, db_url, chunk_size=10, budget=Budget(max_chunks=1))
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:  # as if that chunk had taken one second per row
+        conn.execute(sa.text(f"UPDATE {state.STATE_TABLE} SET seconds_per_row = 1.0"))
+    engine.dispose()
+    stopped = rowferry.run(migration, db_url, chunk_size=20, budget=Budget(seconds=0.5))
+    assert (stopped.status, stopped.chunks) == ("stopped", 0)
+    assert stopped.next_chunk_seconds is not None
+    assert stopped.next_chunk_seconds >= 20 * 1.0  # 20 rows at the stored rate, and a margin
+    assert "next chunk needs" in stopped.reason
+    finished = rowferry.run(migration, db_url)
+    assert finished.done and finished.next_chunk_seconds is None
+
+
 def test_progress_is_reported_after_every_committed_chunk(db_url: str) -> None:
     stats = reference.build(db_url, orders=200)
     events: list[rowferry.ChunkDone] = []

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 import rowferry
-from rowferry import Copy, Migration, Target, quarantine
+from rowferry import Copy, Migration, Snapshot, Target, quarantine
+from rowferry.documents import loads as documents_loads
 from rowferry.verify import verify
 
 DATETIME6 = (
@@ -218,10 +219,24 @@ JSON_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("shape", ["plain", "copy"])
+def _json_migration(shape: str) -> Migration:
+    target = Target("jdst", source_key=["id"])
+    if shape.startswith("snapshot"):
+        snapshot = Snapshot(document="snap", columns={"id": "id", "doc": "doc"})
+        pushdown = shape == "snapshot-pushdown"
+        return Migration(
+            name="j", source="jsrc", target=target, transform=snapshot, pushdown=pushdown
+        )
+    transform = Copy({"id": "id", "doc": "doc"}) if shape == "copy" else None
+    return Migration(name="j", source="jsrc", target=target, transform=transform)
+
+
+@pytest.mark.parametrize("shape", ["plain", "copy", "snapshot", "snapshot-pushdown"])
 def test_json_columns_keep_every_value_json_can_hold(db_url: str, shape: str) -> None:
-    """A plain copy reads JSON columns as their text: a JSON null stays a JSON null (not SQL
-    NULL), a bare string or boolean is not taken for JSON text, and verify agrees."""
+    """JSON values are copied as JSON: a JSON null stays a JSON null (not SQL NULL), a bare
+    string or boolean is not taken for JSON text, and verify agrees. A plain copy reads JSON
+    columns as their text; a Snapshot reads them parsed (its document needs them) and marks
+    the copied ones as JSON; its pushdown copies them in SQL."""
     engine = sa.create_engine(db_url)
     meta = sa.MetaData()
     tables = [
@@ -230,6 +245,7 @@ def test_json_columns_keep_every_value_json_can_hold(db_url: str, shape: str) ->
             meta,
             sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("doc", JSON_TYPE, nullable=True),
+            *([sa.Column("snap", JSON_TYPE, nullable=True)] if name == "jdst" else []),
         )
         for name in ("jsrc", "jdst")
     ]
@@ -238,24 +254,38 @@ def test_json_columns_keep_every_value_json_can_hold(db_url: str, shape: str) ->
         for i, value in enumerate(JSON_VALUES):
             literal = "NULL" if value is None else "'" + value + "'"
             conn.exec_driver_sql(f"INSERT INTO jsrc (id, doc) VALUES ({i}, {literal})")
-    transform = Copy({"id": "id", "doc": "doc"}) if shape == "copy" else None
-    target = Target("jdst", source_key=["id"])
-    migration = Migration(name="j", source="jsrc", target=target, transform=transform)
+    migration = _json_migration(shape)
     result = rowferry.run(migration, engine)
     report = verify(migration, engine, all_rows=True)
     with engine.connect() as conn:
         held = quarantine.entries(conn, "j")
         text = sa.cast(tables[1].c.doc, sa.Text)
         got = conn.execute(sa.select(tables[1].c.id, text).order_by(tables[1].c.id)).all()
+        snaps = conn.execute(sa.select(sa.cast(tables[1].c.snap, sa.Text))).scalars().all()
     engine.dispose()
     assert result.done and held == [] and report.ok, (held, report)
     assert [i for i, _ in got] == list(range(len(JSON_VALUES)))
+    if shape.startswith("snapshot"):
+        _assert_documents_hold_the_values(sa.make_url(db_url).get_backend_name(), snaps)
     for (_, stored), value in zip(got, JSON_VALUES, strict=True):
         if value is None:
             assert stored is None
         else:
             assert stored is not None
             assert json.loads(stored) == json.loads(value), (stored, value)
+
+
+def _assert_documents_hold_the_values(backend: str, snaps: list[str]) -> None:
+    """A snapshot's document holds each JSON value parsed, its decimals with their digits
+    (PostgreSQL's jsonb keeps them; SQLite stores a JSON column's ``12.50`` as the number
+    12.5). MariaDB's JSON is LONGTEXT, reflected as text: there the document holds the text."""
+    found = [d["doc"] for d in sorted(map(documents_loads, snaps), key=lambda d: d["id"])]
+    if backend == "mysql":
+        assert found == JSON_VALUES
+        return
+    assert found == [None if v is None else documents_loads(v) for v in JSON_VALUES]
+    if backend == "postgresql":
+        assert str(found[-1]) == "12.50"
 
 
 @pytest.mark.parametrize("on_conflict", ["skip", "update", "error"])

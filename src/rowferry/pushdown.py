@@ -135,6 +135,17 @@ class ChunkStatements:
         chunk = keys.subquery("chunk")
         return sa.select(sa.func.count(), sa.func.max(chunk.c[0]))
 
+    def read_end(
+        self, conn: sa.Connection, after: cursor.Key | None, limit: int
+    ) -> tuple[int, cursor.Key | None]:
+        """Run :meth:`end`: the chunk's number of root rows and its last key (``None``: no
+        rows left)."""
+        found = conn.execute(self.end(after, limit)).all()
+        if len(self.source.key) > 1:
+            return len(found), tuple(found[-1]) if found else None
+        count, last = found[0]
+        return int(count), (last,) if count else None
+
     def insert(self, after: cursor.Key | None, last: cursor.Key) -> Any:
         select = sa.select(*self.values).where(cursor.up_to(self.source.key, last))
         if self.source.where is not None:
@@ -200,7 +211,7 @@ class PushdownProcessor:
     ) -> tuple[Outcome, state.MigrationState]:
         started = time.monotonic()
         self._lift_mysql_limits()
-        rows, last_key = self._end(after, limit)
+        rows, last_key = self.statements.read_end(self.conn, after, limit)
         if last_key is None:
             self.conn.rollback()
             return Outcome(0, 0, 0, None), current
@@ -227,11 +238,3 @@ class PushdownProcessor:
             last=rows < limit,  # a short chunk is the last one
         )
         return Outcome(rows, written, 0, last_key), current
-
-    def _end(self, after: cursor.Key | None, limit: int) -> tuple[int, cursor.Key | None]:
-        """The chunk's number of root rows and its last key (``None``: no rows left)."""
-        found = self.conn.execute(self.statements.end(after, limit)).all()
-        if len(self.statements.source.key) > 1:
-            return len(found), tuple(found[-1]) if found else None
-        count, last = found[0]
-        return int(count), (last,) if count else None

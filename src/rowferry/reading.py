@@ -100,8 +100,9 @@ class ChunkReader:
     verify reads them with the plain queries, so that it does not share the packed path.
 
     ``json_as_text``: read the root's JSON columns as their text (``CAST(col AS TEXT)``), for
-    migrations that pass values through unchanged (a plain copy, ``Copy``). Parsed, a JSON
-    ``null`` would be indistinguishable from SQL NULL, and a bare JSON string from JSON text.
+    migrations whose shape writes them unchanged (see :func:`rowferry.shapes.reads_json_as_text`).
+    Parsed, a JSON ``null`` would be indistinguishable from SQL NULL, and a bare JSON string
+    from JSON text.
     """
 
     def __init__(

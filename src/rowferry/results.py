@@ -63,6 +63,9 @@ class RunResult:
     rows_total: int | None
     cursor: list[Any] | None
     seconds: float
+    #: a trip that stopped: the predicted duration of the chunk it did not start (``None``
+    #: when done, or before any prediction); with ``seconds`` it shows why a budget stopped it
+    next_chunk_seconds: float | None = None
 
     @property
     def done(self) -> bool:

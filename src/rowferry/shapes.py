@@ -10,16 +10,34 @@ columns, and the document rendered as :mod:`rowferry.documents` says.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import sqlalchemy as sa
+
+from . import documents
 from .errors import ConfigError
-from .spec import Related, Row
+from .spec import Migration, Related, Row
 
 
-def passes_values(transform: object) -> bool:
-    """Whether the migration writes source values unchanged: no transform, or a :class:`Copy`."""
-    return transform is None or isinstance(transform, Copy)
+def reads_json_as_text(transform: object) -> bool:
+    """Whether the root's JSON columns are read as their text (``CAST(col AS TEXT)``): for no
+    transform, a :class:`Copy` and a :class:`Snapshot`, which write them unchanged. Parsed, a
+    JSON ``null`` would be indistinguishable from SQL NULL, and a bare JSON string from JSON
+    text. A :class:`Snapshot` parses them for its document (see :func:`bind`)."""
+    return transform is None or isinstance(transform, Copy | Snapshot)
+
+
+def bind(migration: Migration, table: sa.Table) -> Migration:
+    """The migration as it runs on its source ``table``: a :class:`Snapshot` learns which of
+    the root's columns are JSON, read as text (:func:`reads_json_as_text`); it copies their
+    text and puts their parsed values (:func:`rowferry.documents.loads`: decimals exact) in
+    its document."""
+    shape = migration.transform
+    if not isinstance(shape, Snapshot):
+        return migration
+    json_columns = frozenset(c.name for c in table.c if isinstance(c.type, sa.JSON))
+    return replace(migration, transform=shape.reading_json_text(json_columns))
 
 
 def _mapping(value: Mapping[str, str], what: str) -> dict[str, str]:
@@ -53,6 +71,8 @@ class Snapshot:
 
     document: str
     columns: Mapping[str, str] = field(default_factory=dict)
+    #: root columns that are JSON, read as their text (set by :func:`bind`)
+    _json: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", _mapping(self.columns, "Snapshot"))
@@ -63,9 +83,16 @@ class Snapshot:
                 f"Snapshot: {self.document!r} is both the document column and a copied column"
             )
 
+    def reading_json_text(self, json_columns: frozenset[str]) -> Snapshot:
+        """This snapshot, for root rows whose ``json_columns`` hold JSON text."""
+        bound = Snapshot(self.document, self.columns)
+        object.__setattr__(bound, "_json", json_columns)
+        return bound
+
     def __call__(self, row: Row, related: Related) -> Row:
         out: dict[str, Any] = {target: row[source] for target, source in self.columns.items()}
-        out[self.document] = {**row, **related}
+        parsed = {c: None if row[c] is None else documents.loads(row[c]) for c in self._json}
+        out[self.document] = {**row, **parsed, **related}
         return out
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 import tenacity
 
-from . import collector, cursor, defaults, pushdown, schema, state
+from . import collector, cursor, defaults, pushdown, schema, shapes, state
 from .chunks import ChunkProcessor, Outcome
 from .connections import describe, mask_secrets
 from .dialects import dialect_for
@@ -32,7 +32,7 @@ from .errors import (
 from .prefetch import Prefetcher
 from .reading import ChunkReader
 from .results import Budget, ChunkDone, RunResult
-from .shapes import passes_values
+from .shapes import reads_json_as_text
 from .sizing import ChunkSize, ChunkSizer
 from .spec import Migration
 from .stops import ChunkTimer, Progress, StopCondition, first_reason
@@ -60,11 +60,11 @@ class Trip:
         schema.check_copy_columns(self.source, self.target, migration)
         self.dialects = (dialect_for(src), dialect_for(dst))
         self.processor = ChunkProcessor(
-            migration,
+            shapes.bind(migration, self.source.table),
             src,
             dst,
             ChunkReader(
-                self.source, self.dialects[0], json_as_text=passes_values(migration.transform)
+                self.source, self.dialects[0], json_as_text=reads_json_as_text(migration.transform)
             ),
             Writer(self.target, self.dialects[1]),
             self.is_transient,
@@ -346,6 +346,7 @@ class Trip:
             rows_total=self.current.rows_total,
             cursor=None if key is None else cursor.to_json(key),
             seconds=time.monotonic() - progress.started,
+            next_chunk_seconds=progress.next_chunk_seconds if status == "stopped" else None,
         )
 
     def _fail(self, exc: BaseException) -> BaseException:

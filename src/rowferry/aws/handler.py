@@ -9,7 +9,8 @@ object::
     {"status": "done" | "more" | "failed", "migration": ..., "reason": ..., "rows": ...,
      "rows_written": ..., "rows_quarantined": ..., "chunks": ..., "retries": ...,
      "rows_done": ..., "rows_total": ..., "cursor": [...], "seconds": ...,
-     "budget_seconds": ..., "invocation_seconds": ..., "error": {"type", "message"}?,
+     "budget_seconds": ..., "next_chunk_seconds": ..., "invocation_seconds": ...,
+     "error": {"type", "message"}?,
      "schedule": "disabled" | "already disabled" | "error: ..."?}
 
 ``more`` means "invoke me again" (the budget ran out, or another run holds the lease).
@@ -138,7 +139,12 @@ def _from_run(outcome: RunResult, budget: float) -> dict[str, Any]:
         cursor=outcome.cursor,
         seconds=round(outcome.seconds, 3),
         budget_seconds=round(budget, 3),
+        next_chunk_seconds=_rounded(outcome.next_chunk_seconds),
     )
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 def _summary(status: str, migration: str | None, reason: str, **fields: Any) -> dict[str, Any]:
@@ -156,6 +162,7 @@ def _summary(status: str, migration: str | None, reason: str, **fields: Any) -> 
         "cursor": None,
         "seconds": 0.0,
         "budget_seconds": None,
+        "next_chunk_seconds": None,
     }
     result.update(fields)
     return result
