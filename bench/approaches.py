@@ -98,8 +98,11 @@ def _insert_snapshot(conn: sa.Connection, order: Row, related: Row) -> None:
     )
 
 
-def handmade(engine: sa.Engine, cap: float | None) -> bool:
-    """Keyset chunks of 1,000; one IN query per relation; one multi-row INSERT per chunk."""
+def handmade(
+    engine: sa.Engine, cap: float | None, after_chunk: Callable[[int], None] | None = None
+) -> bool:
+    """Keyset chunks of 1,000; one IN query per relation; one multi-row INSERT per chunk.
+    ``after_chunk(chunks done)`` runs after each COMMIT (handmade-gc)."""
     orders = TABLES["orders"]
     chunk_sql = (
         sa.select(orders)
@@ -107,7 +110,7 @@ def handmade(engine: sa.Engine, cap: float | None) -> bool:
         .order_by(orders.c.id)
         .limit(CHUNK)
     )
-    last = 0
+    last, chunks = 0, 0
     with engine.connect() as conn:
         while rows := _rows(conn, chunk_sql, {"last": last}):
             ids = [o["id"] for o in rows]
@@ -127,14 +130,18 @@ def handmade(engine: sa.Engine, cap: float | None) -> bool:
             _insert_many(conn, values)
             conn.commit()
             last = ids[-1]
+            chunks += 1
+            if after_chunk is not None:
+                after_chunk(chunks)
     return False
 
 
 def handmade_gc(engine: sa.Engine, cap: float | None) -> bool:
-    """handmade under rowferry's garbage-collector setting (:mod:`rowferry.collector`): how
-    much of rowferry's lead over handmade that setting alone would give a script."""
+    """handmade under rowferry's garbage-collector setting (:mod:`rowferry.collector`: the
+    higher threshold, and its collection after each chunk): how much of rowferry's lead over
+    handmade that setting alone would give a script."""
     with collector.fewer_collections():
-        return handmade(engine, cap)
+        return handmade(engine, cap, collector.after_chunk)
 
 
 def _in(conn: sa.Connection, table: str, column: str, keys: Any) -> list[Row]:

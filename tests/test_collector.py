@@ -114,3 +114,27 @@ def test_cycles_a_transform_leaves_are_collected_chunk_by_chunk(url: str, tmp_pa
     finally:
         tracemalloc.stop()
     assert peak < 12_000_000, peak
+
+
+@pytest.mark.usefixtures("settings")
+def test_a_full_collection_runs_after_every_tenth_chunk(url: str) -> None:
+    gc.set_threshold(700, 10, 10)
+    events: list[str] = []
+
+    def collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            events.append(f"gc{info['generation']}")
+
+    gc.callbacks.append(collection)
+    try:
+        rowferry.run(migration, url, chunk_size=40, on_chunk=lambda _: events.append("chunk"))
+    finally:
+        gc.callbacks.remove(collection)
+    chunks = events.count("chunk")
+    assert chunks >= 2 * defaults.GC_FULL_EVERY_CHUNKS
+    # what ran between the end of the previous chunk and the report of each chunk
+    between = "|".join(events).split("chunk")[:chunks]
+    full = [i + 1 for i, part in enumerate(between) if "gc2" in part]
+    every = defaults.GC_FULL_EVERY_CHUNKS
+    assert [n for n in full if n % every == 0] == list(range(every, chunks + 1, every))
+    assert all("gc0" in part or "gc2" in part for part in between)  # one after each chunk

@@ -16,7 +16,10 @@ The threshold counts containers made minus containers freed, so a transform that
 garbage in cycles (an object pointing back at its parent) would now keep up to 100,000 of
 them before a collection. :func:`after_chunk` bounds that to one chunk's worth: the trip calls
 it after each committed chunk, and a young collection then visits only what was made since the
-last one.
+last one. Every :data:`defaults.GC_FULL_EVERY_CHUNKS` chunks it runs a full collection instead:
+the little cyclic garbage that reaches the oldest generation (the libraries' own) otherwise
+waits for CPython's rare full collections and held pages of memory meanwhile (peak RSS grew
+from 119 to 123 MB over 300,000 orders without it, and stayed at 118 with it).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def after_chunk() -> None:
-    """A young collection: the cycles the last chunk left (see the module's docstring)."""
+def after_chunk(chunks: int) -> None:
+    """After the ``chunks``-th chunk: a young collection of the cycles it left, or a full one
+    every :data:`defaults.GC_FULL_EVERY_CHUNKS` chunks (see the module's docstring)."""
     if gc.isenabled():
-        gc.collect(0)
+        gc.collect(2 if chunks % defaults.GC_FULL_EVERY_CHUNKS == 0 else 0)

@@ -166,7 +166,7 @@ class Trip:
                 return self._result("stopped", reason, progress)
             t0 = time.monotonic()
             outcome = self._retrying(progress)(self._attempt_chunk, timer, limit)
-            collector.after_chunk()
+            collector.after_chunk(progress.chunks + 1)
             seconds = time.monotonic() - t0
             if outcome.rows:
                 self._record(outcome, seconds, progress, on_chunk)

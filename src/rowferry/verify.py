@@ -141,7 +141,7 @@ class _Verifier:
             keys = [tuple(r[n] for n in self.key_names) for r in rows]
             self._check_range(after, keys, rows)
             self._release()
-            collector.after_chunk()
+            collector.after_chunk(self.report.ranges)
             after = keys[-1]
             if len(rows) < self.range_size:
                 break
