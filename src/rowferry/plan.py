@@ -13,14 +13,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import cursor, defaults, packed, pushdown, schema, shapes, state, transforming
+from . import cursor, defaults, packed, pushdown, reading, schema, state, transforming
 from .connections import describe
 from .dialects import Dialect, dialect_for
 from .engine import Bind, _connections
 from .errors import ConfigError
-from .reading import ChunkReader, chunk_select, lookup_match, relation_select
+from .reading import chunk_select, lookup_match, relation_select
 from .schema import RelationPlan
-from .shapes import reads_json_as_text
 from .sizing import ChunkSize
 from .spec import Migration
 
@@ -243,11 +242,9 @@ def _write_sql(
     migration: Migration,
 ) -> str:
     """The write statement, with the columns the transform gives on a sample of real rows."""
-    as_text = reads_json_as_text(migration.transform)
-    reader = ChunkReader(source, dialect_for(src), json_as_text=as_text)
+    bound, reader = reading.for_migration(migration, source, dialect_for(src))
     sample = reader.read(src, None, _SHOWN_KEYS)
     keys = [c.name for c in source.key]
-    bound = shapes.bind(migration, source.table)
     rows = transforming.outputs(bound, keys, sample.rows, sample.related)
     columns = transforming.output_columns(rows) or list(target.table.c.keys())
     schema.check_output_columns(target, columns, migration)

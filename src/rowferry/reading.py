@@ -16,10 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import cursor, packed, transforming
+from . import cursor, packed, shapes, transforming
 from .dialects import Dialect
 from .schema import RelationPlan, SourcePlan
-from .spec import Related, Row
+from .spec import Migration, Related, Row
 
 log = logging.getLogger("rowferry")
 
@@ -142,6 +142,16 @@ class ChunkReader:
         related = loader.load(self.plan.relations, rows)
         last = tuple(rows[-1][k] for k in self.key_names)
         return Chunk(rows, related, last)
+
+
+def for_migration(
+    migration: Migration, plan: SourcePlan, dialect: Dialect, *, pack: bool = True
+) -> tuple[Migration, ChunkReader]:
+    """The migration as it runs on ``plan``'s table (:func:`rowferry.shapes.bind`) and the
+    reader of the rows it takes: the two agree on whether JSON columns arrive as text."""
+    as_text = shapes.reads_json_as_text(migration.transform)
+    reader = ChunkReader(plan, dialect, pack=pack, json_as_text=as_text)
+    return shapes.bind(migration, plan.table), reader
 
 
 class _RelationLoader:

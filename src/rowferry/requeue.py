@@ -13,14 +13,12 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from . import quarantine, schema, shapes, state, transforming
+from . import quarantine, reading, schema, state, transforming
 from .chunks import ChunkProcessor
 from .cursor import Key
 from .dialects import dialect_for
 from .engine import Bind, _connections
 from .errors import AlreadyRunning
-from .reading import ChunkReader
-from .shapes import reads_json_as_text
 from .spec import Migration
 from .writing import Writer
 
@@ -58,8 +56,7 @@ def _processor(migration: Migration, src: sa.Connection, dst: sa.Connection) -> 
     def is_transient(exc: object) -> bool:
         return isinstance(exc, sa.exc.DBAPIError) and any(d.is_transient(exc) for d in dialects)
 
-    reader = ChunkReader(source, dialects[0], json_as_text=reads_json_as_text(migration.transform))
-    bound = shapes.bind(migration, source.table)
+    bound, reader = reading.for_migration(migration, source, dialects[0])
     return ChunkProcessor(bound, src, dst, reader, Writer(target, dialects[1]), is_transient)
 
 

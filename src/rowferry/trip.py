@@ -18,7 +18,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 import tenacity
 
-from . import collector, cursor, defaults, pushdown, schema, shapes, state
+from . import collector, cursor, defaults, pushdown, reading, schema, state
 from .chunks import ChunkProcessor, Outcome
 from .connections import describe, mask_secrets
 from .dialects import dialect_for
@@ -30,9 +30,7 @@ from .errors import (
     TransientError,
 )
 from .prefetch import Prefetcher
-from .reading import ChunkReader
 from .results import Budget, ChunkDone, RunResult
-from .shapes import reads_json_as_text
 from .sizing import ChunkSize, ChunkSizer
 from .spec import Migration
 from .stops import ChunkTimer, Progress, StopCondition, first_reason
@@ -59,15 +57,9 @@ class Trip:
         self.source, self.target = schema.resolve(src, dst, migration)
         schema.check_copy_columns(self.source, self.target, migration)
         self.dialects = (dialect_for(src), dialect_for(dst))
+        bound, reader = reading.for_migration(migration, self.source, self.dialects[0])
         self.processor = ChunkProcessor(
-            shapes.bind(migration, self.source.table),
-            src,
-            dst,
-            ChunkReader(
-                self.source, self.dialects[0], json_as_text=reads_json_as_text(migration.transform)
-            ),
-            Writer(self.target, self.dialects[1]),
-            self.is_transient,
+            bound, src, dst, reader, Writer(self.target, self.dialects[1]), self.is_transient
         )
         pushdown.check_shape(migration, self.source, self.target)
         self.chunks: ChunkProcessor | pushdown.PushdownProcessor = self._chunks()

@@ -25,13 +25,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import collector, cursor, defaults, quarantine, schema, shapes, transforming
+from . import collector, cursor, defaults, quarantine, reading, schema, transforming
 from .connections import describe, mask_secrets
 from .dialects import dialect_for
 from .engine import Bind, _connections
 from .errors import ConfigError, MigrationFailed, TransientError
-from .reading import ChunkReader, chunk_select
-from .shapes import reads_json_as_text
+from .reading import chunk_select
 from .spec import Migration, Row
 from .verify_report import RowMismatch, VerifyReport
 from .verify_values import (
@@ -268,15 +267,11 @@ class _Transforms:
     """Re-runs the transform on the sampled keys, batch by batch, and compares the stored rows."""
 
     def __init__(self, migration: Migration, verifier: _Verifier, size: int, every: bool) -> None:
-        self.migration = shapes.bind(migration, verifier.source.table)
+        self.migration, self.reader = reading.for_migration(
+            migration, verifier.source, dialect_for(verifier.src), pack=False
+        )
         self.v = verifier
         self.size, self.every = size, every
-        self.reader = ChunkReader(
-            verifier.source,
-            dialect_for(verifier.src),
-            pack=False,
-            json_as_text=reads_json_as_text(migration.transform),
-        )
         self.json_columns = {c.name for c in verifier.target.table.c if is_json_column(c)}
         self.position = 0
 
