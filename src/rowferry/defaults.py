@@ -56,6 +56,6 @@ RETRY_MAX_WAIT_SECONDS = 2.0
 #: counting) waits a little longer.
 GC_YOUNG_THRESHOLD = 100_000
 #: ... and every this many chunks a full collection runs (about 45 ms on the reference job's
-#: heap, so about 1 % of its time), so that cyclic garbage does not pile up in the oldest
-#: generation between CPython's own rare full collections.
+#: heap, so about 2 % of ten 0.2 s chunks), so that cyclic garbage does not pile up in the
+#: oldest generation between CPython's own rare full collections.
 GC_FULL_EVERY_CHUNKS = 10

@@ -88,6 +88,15 @@ def lookup_match(
     return sa.tuple_(*cols).in_(list(keys))
 
 
+def readable(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """A JSON column as its text (``CAST(col AS TEXT)``); any other column as it is. Parsed, a
+    JSON ``null`` would be SQL NULL, a bare JSON string JSON text, and PostgreSQL's jsonb
+    numbers floats."""
+    if not isinstance(column.type, sa.JSON):
+        return column
+    return sa.cast(column, sa.Text).label(column.name)
+
+
 def _as_dicts(result: sa.CursorResult[Any]) -> list[Row]:
     """The result's rows as dicts (built by ``map``, a third cheaper than a comprehension)."""
     return list(map(dict, map(zip, repeat(tuple(result.keys())), result)))
@@ -111,8 +120,7 @@ class ChunkReader:
         self.plan = plan
         self.dialect = dialect
         self.columns: list[sa.ColumnElement[Any]] = [
-            sa.cast(c, sa.Text).label(c.name) if json_as_text and isinstance(c.type, sa.JSON) else c
-            for c in plan.table.c
+            readable(c) if json_as_text else c for c in plan.table.c
         ]
         self.key_names = tuple(c.name for c in plan.key)
         self.pack = pack and dialect.packs_relations()

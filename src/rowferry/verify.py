@@ -30,7 +30,7 @@ from .connections import describe, mask_secrets
 from .dialects import dialect_for
 from .engine import Bind, _connections
 from .errors import ConfigError, MigrationFailed, TransientError
-from .reading import chunk_select
+from .reading import chunk_select, readable
 from .spec import Migration, Row
 from .verify_report import RowMismatch, VerifyReport
 from .verify_values import (
@@ -41,7 +41,6 @@ from .verify_values import (
     key_of,
     keyed_select,
     member,
-    readable,
     rows_difference,
 )
 

@@ -87,11 +87,6 @@ def is_json_column(column: sa.ColumnElement[Any]) -> bool:
     return isinstance(column.type, sa.JSON)
 
 
-def readable(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
-    """JSON columns as their text (PostgreSQL's jsonb would come back parsed, with floats)."""
-    return sa.cast(column, sa.Text).label(column.name) if is_json_column(column) else column
-
-
 def keyed_select(
     holding: Sequence[sa.Column[Any]], columns: Sequence[sa.ColumnElement[Any]]
 ) -> sa.Select[Any]:
