@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from rowferry import cursor
 from rowferry.errors import CursorError
@@ -59,3 +61,32 @@ def test_a_cursor_that_did_not_advance_is_an_error_not_a_loop() -> None:
         cursor.check_advanced((5, "a"), (5, "a"), "m")
     cursor.check_advanced((5, "a"), (5, "b"), "m")
     cursor.check_advanced(None, (1,), "m")
+
+
+@pytest.mark.parametrize("width", [1, 2, 3])
+def test_keyset_predicates_select_exactly_the_rows_before_and_after_a_key(
+    db_url: str, width: int
+) -> None:
+    """after (>), from_ (>=) and up_to (<=) in key order, with ties on the leading columns."""
+    metadata = sa.MetaData()
+    names = ["a", "b", "c"][:width]
+    columns = (sa.Column(n, sa.Integer, primary_key=True, autoincrement=False) for n in names)
+    table = sa.Table("t", metadata, *columns)
+    rows = sorted(itertools.product(range(1, 4), repeat=width))
+    engine = sa.create_engine(db_url)
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in rows])
+    key = [table.c[n] for n in names]
+    with engine.connect() as conn:
+        for probe in rows:
+            for predicate, expected in [
+                (cursor.after, [r for r in rows if r > probe]),
+                (cursor.from_, [r for r in rows if r >= probe]),
+                (cursor.up_to, [r for r in rows if r <= probe]),
+            ]:
+                found = conn.execute(sa.select(*key).where(predicate(key, probe)).order_by(*key))
+                assert [tuple(r) for r in found] == expected, (predicate.__name__, probe)
+        between = sa.select(*key).where(cursor.from_(key, rows[1]), cursor.up_to(key, rows[-2]))
+        assert [tuple(r) for r in conn.execute(between.order_by(*key))] == rows[1:-1]
+    engine.dispose()

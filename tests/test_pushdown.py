@@ -429,7 +429,7 @@ def test_plan_shows_the_pushed_down_statement_and_offers_pushdown(db_url: str) -
     reference.build(db_url, orders=100)
     pushed = plan(order_history.pushdown_migration, db_url)
     assert pushed.pushdown.startswith("on")
-    assert pushed.queries[0].title == "end of one chunk (count, last key)"
+    assert pushed.queries[0].title == "end of one chunk (count, first and last keys)"
     assert pushed.write_sql is not None and "order_items" in pushed.write_sql
     assert all(q.explain for q in pushed.queries)
     offered = plan(

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import operator
 import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -90,35 +91,42 @@ def after(columns: Sequence[sa.ColumnElement[Any]], key: Key) -> sa.ColumnElemen
     For (a, b): ``a >= :a AND (a > :a OR (a = :a AND b > :b))``. The leading ``a >= :a`` gives
     every optimizer a plain index range to start from; the rest keeps ties on ``a``.
     """
-    params = [
-        sa.bindparam(f"rf_after_{i}", value, type_=col.type)
-        for i, (col, value) in enumerate(zip(columns, key, strict=True))
-    ]
-    if len(columns) == 1:
-        return columns[0] > params[0]
-    branches = []
-    for i, col in enumerate(columns):
-        equal = [columns[j] == params[j] for j in range(i)]
-        branches.append(sa.and_(*equal, col > params[i]))
-    return sa.and_(columns[0] >= params[0], sa.or_(*branches))
+    return _keyset(columns, key, "rf_after", operator.gt, operator.gt)
+
+
+def from_(columns: Sequence[sa.ColumnElement[Any]], key: Key) -> sa.ColumnElement[bool]:
+    """'row comes at or after ``key``': as :func:`after`, with ``>=`` on the last column."""
+    return _keyset(columns, key, "rf_from", operator.gt, operator.ge)
 
 
 def up_to(columns: Sequence[sa.ColumnElement[Any]], key: Key) -> sa.ColumnElement[bool]:
     """'row comes at or before ``key``' in ``ORDER BY columns`` (the mirror of
-    :func:`after`, with its own parameter names so that both fit in one query)."""
+    :func:`from_`, with its own parameter names so that both fit in one query)."""
+    return _keyset(columns, key, "rf_up_to", operator.lt, operator.le)
+
+
+def _keyset(
+    columns: Sequence[sa.ColumnElement[Any]],
+    key: Key,
+    prefix: str,
+    beyond: Callable[[Any, Any], Any],
+    last: Callable[[Any, Any], Any],
+) -> sa.ColumnElement[bool]:
+    """``beyond`` on one column after equality on those before it; ``last`` for the last
+    column; led by the first column's range (``>=`` or ``<=``) for the optimizer."""
     params = [
-        sa.bindparam(f"rf_up_to_{i}", value, type_=col.type)
+        sa.bindparam(f"{prefix}_{i}", value, type_=col.type)
         for i, (col, value) in enumerate(zip(columns, key, strict=True))
     ]
     if len(columns) == 1:
-        return columns[0] <= params[0]
+        return cast(sa.ColumnElement[bool], last(columns[0], params[0]))
     branches = []
     for i, col in enumerate(columns):
         equal = [columns[j] == params[j] for j in range(i)]
-        branches.append(
-            sa.and_(*equal, col <= params[i] if i == len(columns) - 1 else col < params[i])
-        )
-    return sa.and_(columns[0] <= params[0], sa.or_(*branches))
+        compare = last if i == len(columns) - 1 else beyond
+        branches.append(sa.and_(*equal, compare(col, params[i])))
+    lead = operator.ge if beyond is operator.gt else operator.le
+    return sa.and_(lead(columns[0], params[0]), sa.or_(*branches))
 
 
 def check_advanced(previous: Key | None, last: Key, migration: str) -> None:

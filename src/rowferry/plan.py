@@ -163,10 +163,11 @@ def _explain_pushdown(
     INSERT ... SELECT."""
     dialect = dialect_for(conn)
     end = statements.end(after, chunk_size)
-    report.queries.append(_query(conn, dialect, "end of one chunk (count, last key)", end, end))
+    title = "end of one chunk (count, first and last keys)"
+    report.queries.append(_query(conn, dialect, title, end, end))
     keys = conn.execute(statements.keys(after, chunk_size)).all()
     if keys:
-        insert = statements.insert(after, tuple(keys[-1]))
+        insert = statements.insert(tuple(keys[0]), tuple(keys[-1]))
         select = insert.select
         title = "rows built by the database for one chunk (the SELECT of the INSERT)"
         report.queries.append(_query(conn, dialect, title, select, select))

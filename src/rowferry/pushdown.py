@@ -2,11 +2,13 @@
 
 Per chunk, on the one connection (source and target are the same database):
 
-1. ``SELECT COUNT(*), MAX(key) FROM (SELECT key FROM root WHERE <filter> AND key > :cursor
-   ORDER BY key LIMIT :n) AS chunk``: where the chunk ends, and no key travels (with a
-   composite key, the inner query's keys travel);
-2. ``INSERT INTO target (...) SELECT <columns, document> FROM root WHERE <filter> AND
-   key > :cursor AND key <= :last`` with the conflict policy's clause; the document is built by
+1. ``SELECT COUNT(*), MIN(key), MAX(key) FROM (SELECT key FROM root WHERE <filter> AND
+   key > :cursor ORDER BY key LIMIT :n) AS chunk``: where the chunk starts and ends, and no
+   other key travels (with a composite key, the inner query's keys travel);
+2. ``INSERT INTO target (...) SELECT <columns, document> FROM root WHERE key >= :first AND
+   key <= :last AND <filter>`` with the conflict policy's clause (the same statement for every
+   chunk, so it is compiled once, and an index range of the root's key for the first chunk
+   too); the document is built by
    :mod:`rowferry.sql_documents` with one correlated subquery per relation, so the statement is
    driven from the root's key range on every database;
 3. the checkpoint (compare-and-set), then COMMIT, as on the Python path.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -92,6 +94,14 @@ def _relation_columns(relations: tuple[RelationPlan, ...]) -> list[sa.Column[Any
     return found
 
 
+class Bounds(NamedTuple):
+    """A chunk: how many root rows, its first and last keys (None when no rows are left)."""
+
+    rows: int
+    first: cursor.Key | None
+    last: cursor.Key | None
+
+
 class ChunkStatements:
     """The two statements of a pushed-down chunk, for one migration on one dialect."""
 
@@ -125,33 +135,37 @@ class ChunkStatements:
     def keys(self, after: cursor.Key | None, limit: int) -> sa.Select[Any]:
         return chunk_select(self.source, after, limit, columns=self.source.key)
 
-    def end(self, after: cursor.Key | None, limit: int) -> sa.Select[Any] | sa.Select[int, Any]:
-        """How many root rows the chunk has, and its last key: one row back whatever the
-        chunk's size (a single-column key: ``SELECT COUNT(*), MAX(key)`` over the chunk's keys
-        query; a composite key: its keys, as :meth:`keys`)."""
+    def end(
+        self, after: cursor.Key | None, limit: int
+    ) -> sa.Select[Any] | sa.Select[int, Any, Any]:
+        """How many root rows the chunk has, and its first and last keys: one row back whatever
+        the chunk's size (a single-column key: ``SELECT COUNT(*), MIN(key), MAX(key)`` over the
+        chunk's keys query; a composite key: its keys, as :meth:`keys`)."""
         keys = self.keys(after, limit)
         if len(self.source.key) > 1:
             return keys
         chunk = keys.subquery("chunk")
-        return sa.select(sa.func.count(), sa.func.max(chunk.c[0]))
+        return sa.select(sa.func.count(), sa.func.min(chunk.c[0]), sa.func.max(chunk.c[0]))
 
-    def read_end(
-        self, conn: sa.Connection, after: cursor.Key | None, limit: int
-    ) -> tuple[int, cursor.Key | None]:
-        """Run :meth:`end`: the chunk's number of root rows and its last key (``None``: no
-        rows left)."""
+    def read_end(self, conn: sa.Connection, after: cursor.Key | None, limit: int) -> Bounds:
+        """Run :meth:`end`: the chunk's number of root rows and its first and last keys (both
+        ``None``: no rows left)."""
         found = conn.execute(self.end(after, limit)).all()
         if len(self.source.key) > 1:
-            return len(found), tuple(found[-1]) if found else None
-        count, last = found[0]
-        return int(count), (last,) if count else None
+            if not found:
+                return Bounds(0, None, None)
+            return Bounds(len(found), tuple(found[0]), tuple(found[-1]))
+        count, first, last = found[0]
+        return Bounds(int(count), (first,), (last,)) if count else Bounds(0, None, None)
 
-    def insert(self, after: cursor.Key | None, last: cursor.Key) -> Any:
-        select = sa.select(*self.values).where(cursor.up_to(self.source.key, last))
+    def insert(self, first: cursor.Key, last: cursor.Key) -> Any:
+        """The chunk's ``INSERT ... SELECT`` over the root rows from ``first`` to ``last``:
+        bounded on both sides, so that every chunk, the first one too, is an index range of
+        the root's key, and every chunk sends the same statement (compiled once)."""
+        key = self.source.key
+        select = sa.select(*self.values).where(cursor.from_(key, first), cursor.up_to(key, last))
         if self.source.where is not None:
             select = select.where(self.source.where)
-        if after is not None:
-            select = select.where(cursor.after(self.source.key, after))
         return self._with_conflict_policy(select)
 
     def _with_conflict_policy(self, select: sa.Select[Any]) -> Any:
@@ -211,14 +225,15 @@ class PushdownProcessor:
     ) -> tuple[Outcome, state.MigrationState]:
         started = time.monotonic()
         self._lift_mysql_limits()
-        rows, last_key = self.statements.read_end(self.conn, after, limit)
-        if last_key is None:
+        rows, first_key, last_key = self.statements.read_end(self.conn, after, limit)
+        if first_key is None or last_key is None:
             self.conn.rollback()
             return Outcome(0, 0, 0, None), current
         cursor.check_advanced(after, last_key, self.name)
         failpoints.reached("after_read")
         try:
-            stmt = self.statements.insert(after, last_key).execution_options(preserve_rowcount=True)
+            stmt = self.statements.insert(first_key, last_key)
+            stmt = stmt.execution_options(preserve_rowcount=True)
             written = max(self.conn.execute(stmt).rowcount, 0)
         except sa.exc.DBAPIError as exc:
             if self.is_transient(exc):
