@@ -7,6 +7,7 @@ down makes the test fail, never skip.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,16 @@ DIALECTS = ["sqlite", "mariadb", "postgresql"]
 
 def _server_url(kind: str) -> sa.URL:
     return sa.make_url(MYSQL_URL if kind == "mariadb" else PG_URL)
+
+
+def require_driver(driver: str) -> None:
+    """mysqlclient (``mysqldb``) is an optional extra that needs the MariaDB client headers to
+    build: its tests skip where it is not installed, except under
+    ROWFERRY_TEST_REQUIRE_MYSQLCLIENT=1 (CI), where they fail."""
+    if driver == "mysqldb" and importlib.util.find_spec("MySQLdb") is None:
+        if os.environ.get("ROWFERRY_TEST_REQUIRE_MYSQLCLIENT") == "1":
+            pytest.fail("mysqlclient is not installed: pip install 'rowferry[mysqlclient]'")
+        pytest.skip("mysqlclient is not installed (pip install 'rowferry[mysqlclient]')")
 
 
 def create_database(kind: str, tmp_path: Path) -> str:

@@ -1,4 +1,4 @@
-"""The catalog read in one statement (PostgreSQL, SQLite) gives the tables SQLAlchemy's
+"""The catalog read in one statement (PostgreSQL, SQLite, MariaDB) gives the tables SQLAlchemy's
 reflection gives, and leaves every table it does not fully understand to SQLAlchemy."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from rowferry import catalog, connections, schema
+
+from .conftest import require_driver
 
 PLAIN = """
 CREATE TABLE kinds (
@@ -274,9 +276,116 @@ def test_attached_sqlite_databases_are_left_to_sqlalchemy(lite: sa.Engine, tmp_p
         assert [c.name for c in reflector.table("side.t").primary_key.columns] == ["id"]
 
 
-def test_other_databases_are_left_to_sqlalchemy(make_db: Callable[[str], str]) -> None:
-    engine = connections.create_engine(make_db("mariadb"))
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (id integer PRIMARY KEY)")
-        assert not catalog.read(conn, sa.MetaData(), None, ["t"])
+MYSQL_PLAIN = """
+CREATE TABLE kinds (
+    a INT NOT NULL,
+    b BIGINT NOT NULL,
+    c SMALLINT UNSIGNED,
+    d DECIMAL(10, 2) DEFAULT 0,
+    e TINYINT(1),
+    f MEDIUMINT ZEROFILL,
+    g FLOAT,
+    h DOUBLE,
+    i VARCHAR(20) UNIQUE,
+    j CHAR(3),
+    k TEXT,
+    l LONGTEXT,
+    m DATE,
+    n DATETIME,
+    o DATETIME(6),
+    p TIMESTAMP(3) NULL,
+    q TIME(2),
+    r YEAR,
+    s BLOB,
+    t VARBINARY(16),
+    u BINARY(4),
+    v BIT(3),
+    w BIGINT UNSIGNED,
+    x INT AUTO_INCREMENT,
+    y JSON,
+    z VARCHAR(9) COLLATE utf8mb4_bin,
+    zz TEXT CHARACTER SET latin1,
+    `Mixed Case` INT,
+    PRIMARY KEY (b, a),
+    UNIQUE KEY kinds_j_m (j, m),
+    KEY kinds_n_o (n, o),
+    KEY (x)
+);
+CREATE TABLE no_key (x INT);
+"""
+
+
+@pytest.fixture(params=["pymysql", "mysqldb"])
+def my(make_db: Callable[[str], str], request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """MariaDB through PyMySQL and through mysqlclient (both pass parameters as %(name)s)."""
+    require_driver(request.param)
+    url = make_db("mariadb").replace("+pymysql", f"+{request.param}", 1)
+    engine = connections.create_engine(url)
+    yield engine
     engine.dispose()
+
+
+def _run_each(engine: sa.Engine, script: str) -> None:
+    with engine.begin() as conn:
+        for statement in filter(str.strip, script.split(";")):
+            conn.exec_driver_sql(statement)
+
+
+def test_plain_mariadb_tables_are_the_tables_sqlalchemy_reflects(my: sa.Engine) -> None:
+    _run_each(my, MYSQL_PLAIN)
+    names = ["kinds", "no_key"]
+    statements: list[str] = []
+    sa.event.listen(my, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with my.connect() as conn:
+        ours = sa.MetaData()
+        assert catalog.read(conn, ours, None, names)
+        assert len(statements) == 1
+        theirs = _by_sqlalchemy(conn, names)
+    assert sorted(ours.tables) == sorted(theirs.tables) == sorted(names)
+    for name in names:
+        assert _described(ours.tables[name]) == _described(theirs.tables[name]), name
+    kinds = ours.tables["kinds"]
+    assert kinds.c.d.type.scale == 2 and kinds.c.o.type.fsp == 6 and kinds.c.c.type.unsigned
+    assert kinds.c.y.type.collation == "utf8mb4_bin"  # MariaDB's JSON: LONGTEXT, binary collation
+    assert [c.name for c in kinds.primary_key.columns] == ["b", "a"]  # the key's order
+
+
+@pytest.mark.parametrize(
+    "ddl",
+    [
+        "CREATE TABLE t (id INT PRIMARY KEY, m ENUM('ok', 'sad'))",
+        "CREATE TABLE t (id INT PRIMARY KEY, m SET('a', 'b'))",
+        "CREATE TABLE t (id INT PRIMARY KEY, n INT, twice INT AS (n * 2) PERSISTENT)",
+        "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(200), KEY (s(10)))",
+        "CREATE TABLE t (id INT PRIMARY KEY, s TEXT, FULLTEXT KEY (s))",
+        "CREATE TABLE t (id INT PRIMARY KEY, p POINT NOT NULL)",
+    ],
+    ids=["enum", "set", "generated", "prefix", "fulltext", "spatial"],
+)
+def test_mariadb_tables_it_does_not_fully_understand_are_left_to_sqlalchemy(
+    my: sa.Engine, ddl: str
+) -> None:
+    _run_each(my, ddl + "; CREATE TABLE plain (id INT PRIMARY KEY)")
+    with my.connect() as conn:
+        ours = sa.MetaData()
+        assert not catalog.read(conn, ours, None, ["plain", "t"])
+        assert not ours.tables
+        reflector = schema._Reflector(conn)
+        reflector.prefetch(["plain", "t"])
+        theirs = _by_sqlalchemy(conn, ["t"]).tables["t"]
+        assert _described(reflector.table("t")) == _described(theirs)
+
+
+def test_a_mariadb_database_named_in_the_table_is_read_there(
+    my: sa.Engine, make_db: Callable[[str], str]
+) -> None:
+    other = sa.make_url(make_db("mariadb")).database
+    _run_each(my, f"CREATE TABLE {other}.t (id INT PRIMARY KEY, s VARCHAR(5))")
+    with my.connect() as conn:
+        ours = sa.MetaData()
+        assert catalog.read(conn, ours, other, ["t", "missing"])
+        assert list(ours.tables) == [f"{other}.t"]
+        theirs = _by_sqlalchemy(conn, ["t"], other).tables[f"{other}.t"]
+        assert _described(ours.tables[f"{other}.t"]) == _described(theirs)
+        hidden = sa.MetaData()
+        assert catalog.read(conn, hidden, None, ["t"]) and not hidden.tables

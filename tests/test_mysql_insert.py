@@ -4,8 +4,6 @@ server's sql_mode respected, errors that bisection can use."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import os
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +16,7 @@ import rowferry
 from rowferry import Migration, mysql_insert, quarantine
 from rowferry.dialects import MySQLDialect
 
-from .conftest import create_database, drop_database
+from .conftest import create_database, drop_database, require_driver
 
 NASTY = [
     "",
@@ -36,15 +34,6 @@ NASTY = [
 DRIVERS = ["pymysql", "mysqldb"]
 
 
-def _require(driver: str) -> None:
-    """mysqlclient is an optional extra that needs the MariaDB client headers to build: its tests
-    skip where it is not installed, except under ROWFERRY_TEST_REQUIRE_MYSQLCLIENT=1 (CI)."""
-    if driver == "mysqldb" and importlib.util.find_spec("MySQLdb") is None:
-        if os.environ.get("ROWFERRY_TEST_REQUIRE_MYSQLCLIENT") == "1":
-            pytest.fail("mysqlclient is not installed: pip install 'rowferry[mysqlclient]'")
-        pytest.skip("mysqlclient is not installed (pip install 'rowferry[mysqlclient]')")
-
-
 @pytest.fixture
 def mariadb_url(tmp_path: Path):  # type: ignore[no-untyped-def]
     url = create_database("mariadb", tmp_path)
@@ -53,7 +42,7 @@ def mariadb_url(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _engine(url: str, driver: str) -> sa.Engine:
-    _require(driver)
+    require_driver(driver)
     engine = rowferry.connections.create_engine(url.replace("+pymysql", f"+{driver}"))
     assert engine.dialect.driver == driver
     return engine
