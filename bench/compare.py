@@ -1,14 +1,15 @@
 """The speed benchmark suite of the snapshot job: every approach on the same data, same run.
 
 ``python -m bench.compare --orders 2700,100000,1000000 --servers mariadb,postgresql,sqlite
-[--approaches naive,handmade,...] [--naive-cap 120] [--report PATH]`` builds the reference
-workload once per server and size (a fresh database, dropped afterwards; SQLite in /tmp), then
-runs each approach of bench/approaches.py on it in a process of its own
-(``python -m bench.compare_one``), emptying the target and rowferry's state in between and
-letting the server settle (bench/settle.py) before each. It
-records the wall time from connect to finish measured in the child, the statements and commits
-it sent, the child's peak RSS (``wait4`` in bench/launcher.py, which starts the children), and
-whether the result is correct (bench/check.py), then writes the report (bench/compare_report.py,
+[--approaches naive,handmade,...] [--naive-cap 120] [--repeat N] [--report PATH]`` builds the
+reference workload once per server and size (a fresh database, dropped afterwards; SQLite in
+/tmp), then runs each approach of bench/approaches.py on it in a process of its own
+(``python -m bench.compare_one``; ``--repeat`` times, in turns with the others, naive once, the
+median run reported with the range of the times), emptying the target and rowferry's state in
+between and letting the server settle (bench/settle.py) before each. It records the wall time
+from connect to finish measured in the child, the statements and commits it sent, the child's
+peak RSS (``wait4`` in bench/launcher.py, which starts the children), and whether the result
+is correct (bench/check.py), then writes the report (bench/compare_report.py,
 bench/compare_targets.py) to ``bench/compare-report.md`` or ``--report``.
 
 ``naive`` and ``naive-1ms`` stop at ``--naive-cap`` seconds: their row gives the snapshots done
@@ -160,16 +161,30 @@ def run_size(server: str, orders: int, setup: Setup, launcher: Launcher) -> list
             flush=True,
         )
         setup.servers.setdefault(server, server_settings(url))
-        results = []
-        for approach in args.approaches:
-            result = measure(server, orders, approach, url, expected, setup, launcher)
-            print(result.line(), flush=True)
-            results.append(result)
-        return results
+        runs: dict[str, list[Result]] = {approach: [] for approach in args.approaches}
+        for turn in range(args.repeat):  # in turns, so that a slow spell weighs on every one
+            for approach in args.approaches:
+                if turn and approach in CAPPED:
+                    continue
+                result = measure(server, orders, approach, url, expected, setup, launcher)
+                print(result.line(), flush=True)
+                runs[approach].append(result)
+        return [_median(found) for found in runs.values()]
     finally:
         drop_database(url)
         if server == "sqlite":
             Path(sa.make_url(url).database or "").unlink(missing_ok=True)
+
+
+def _median(runs: list[Result]) -> Result:
+    """The run of median time (the lower one of an even number) with every run's time; a run
+    that failed or was wrong, if there is one, so that it shows."""
+    failed = [r for r in runs if not r.ok]
+    if failed:
+        return failed[0]
+    chosen = sorted(runs, key=lambda r: r.seconds)[(len(runs) - 1) // 2]
+    chosen.runs = [r.seconds for r in runs]
+    return chosen
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -180,6 +195,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--naive-cap", type=float, default=120.0, help="seconds (naive only)")
     parser.add_argument("--timeout", type=float, default=7200.0, help="seconds per approach")
     parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each approach (naive: one); median shown"
+    )
     args = parser.parse_args(argv)
     args.orders = [int(n.replace("_", "")) for n in args.orders.split(",")]
     args.servers = args.servers.split(",")

@@ -42,6 +42,9 @@ class Result:
     capped_at: float | None = None
     rss_mb: float = 0.0
     verdict: Verdict | None = None
+    #: the seconds of every run when the approach ran more than once (``--repeat``); the other
+    #: figures are those of the median run
+    runs: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +73,8 @@ class Result:
             return [*head, "", "", "", "", "", "", f"{self.status}{reason}"]
         assert self.verdict is not None
         seconds = f"{self.seconds:.2f}"
+        if len(self.runs) > 1:
+            seconds += f" ({min(self.runs):.2f}–{max(self.runs):.2f}, {len(self.runs)} runs)"
         if self.capped_at is not None:
             seconds += f" (capped at {self.capped_at:.0f} s)"
         statements = f"{self.per_k(self.statements):,.1f}"
@@ -177,14 +182,21 @@ def render(setup: Setup, results: list[Result]) -> str:
         "",
         f"Command: `python -m bench.compare --orders {','.join(map(str, args.orders))} "
         f"--servers {','.join(args.servers)} --approaches {','.join(args.approaches)} "
-        f"--naive-cap {args.naive_cap:g}`",
+        f"--naive-cap {args.naive_cap:g}"
+        + (f" --repeat {args.repeat}`" if args.repeat > 1 else "`"),
         "",
         f"- Machine: {setup.machine()}; servers on the same machine, over TCP on 127.0.0.1.",
         "- Load average (1, 5, 15 min) before: "
         + ", ".join(f"{x:.2f}" for x in setup.load_before)
         + "; after: "
         + ", ".join(f"{x:.2f}" for x in setup.load_after)
-        + " (the machine is shared; every figure is one run).",
+        + (
+            " (the machine is shared; every figure is one run)."
+            if args.repeat == 1
+            else f" (the machine is shared; each approach ran {args.repeat} times, in turns "
+            "with the others, naive once: its row is its median run, with the range of "
+            "its times)."
+        ),
         *[f"- {setup.servers[s]}" for s in args.servers if s in setup.servers],
         *[f"- {setup.latency[s]}" for s in args.servers if s in setup.latency],
         *_settled(setup),

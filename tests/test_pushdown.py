@@ -105,6 +105,66 @@ def test_a_rejected_chunk_goes_the_python_way_and_quarantines_the_bad_row(db_url
     engine.dispose()
 
 
+def test_a_rejected_chunk_larger_than_the_python_ceiling_goes_the_python_way_in_pieces(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pushed-down chunk may be larger than what the Python path holds at once: when it is
+    rejected, the Python path takes it in pieces of at most MAX_CHUNK_SIZE, each with its own
+    checkpoint, and the trip goes on (a full piece is not the last chunk)."""
+    monkeypatch.setattr(rowferry.defaults, "MAX_CHUNK_SIZE", 20)
+    reference.build(db_url, orders=300)
+    expected = reference.expected_snapshots(db_url)
+    taken = sorted(expected)[7]
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO order_snapshots (order_id, status, snapshot) VALUES (:o, 'x', :d)"
+            ),
+            {"o": taken, "d": "{}"},
+        )
+    sizes: list[int] = []
+    result = rowferry.run(
+        order_history.pushdown_migration,
+        engine,
+        chunk_size=100,
+        on_chunk=lambda done: sizes.append(done.rows),
+    )
+    with engine.begin() as conn:  # the row that was in the way
+        conn.execute(sa.text("DELETE FROM order_snapshots WHERE order_id = :o"), {"o": taken})
+    engine.dispose()
+    # 179 qualifying: the rejected first chunk's first 20 (the bad row among them) the Python
+    # way, then 100 and 59 pushed down again
+    assert result.done and result.rows_quarantined == 1 and sizes == [20, 100, 59]
+    got = reference.snapshots(db_url)
+    assert {k: v for k, v in got.items() if k != taken} == {
+        k: v for k, v in expected.items() if k != taken
+    }
+
+
+def test_auto_sized_pushed_down_chunks_grow_past_the_python_ceiling(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pushed-down chunks hold no rows in the client: "auto" grows them past MAX_CHUNK_SIZE,
+    which still bounds the Python path's chunks."""
+    monkeypatch.setattr(rowferry.defaults, "CHUNK_SIZE", 50)
+    monkeypatch.setattr(rowferry.defaults, "MAX_CHUNK_SIZE", 50)
+    reference.build(db_url, orders=1000)
+    engine = sa.create_engine(db_url)
+    sizes: dict[str, list[int]] = {}
+
+    def record(done: rowferry.ChunkDone) -> None:
+        sizes.setdefault(done.migration, []).append(done.rows)
+
+    for migration in (order_history.pushdown_migration, order_history.migration):
+        reference.start_over(db_url)  # empty the shared target
+        result = rowferry.run(migration, engine, on_chunk=record)
+        assert result.done and sum(sizes[migration.name]) == result.rows_read
+    engine.dispose()
+    assert max(sizes[order_history.pushdown_migration.name]) > 50  # doubled at least once
+    assert max(sizes[order_history.migration.name]) == 50
+
+
 def _type_tables(meta: sa.MetaData, dialect: str) -> None:
     extra: list[sa.Column[Any]] = []
     if dialect != "sqlite":

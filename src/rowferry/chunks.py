@@ -31,6 +31,8 @@ class Outcome:
     written: int
     quarantined: int
     last_key: cursor.Key | None
+    #: fewer root rows than asked for: no rows are left after this chunk
+    last: bool
     #: estimated Python memory of one root row with its related rows (None: not measured)
     bytes_per_row: float | None = None
 
@@ -101,7 +103,7 @@ class ChunkProcessor:
         chunk = self._read(after, limit)
         if chunk.last_key is None:
             self.dst.rollback()
-            return Outcome(0, 0, 0, None), current
+            return Outcome(0, 0, 0, None, last=True), current
         cursor.check_advanced(after, chunk.last_key, self.migration.name)
         failpoints.reached("after_read")
         result = transforming.apply(self.migration, self.key_names, chunk.rows, chunk.related)
@@ -111,6 +113,7 @@ class ChunkProcessor:
         failures = [(f.key, f.reason, f.source) for f in result.failures]
         quarantine.add(self.dst, self.migration.name, failures)
         timer.record(time.monotonic() - started, len(chunk.rows))
+        last = len(chunk.rows) < limit  # a short chunk is the last one
         current = commit(
             self.dst,
             current,
@@ -118,10 +121,11 @@ class ChunkProcessor:
             (len(chunk.rows), written, len(failures)),
             timer.seconds_per_row,
             lease_until,
-            last=len(chunk.rows) < limit,  # a short chunk is the last one
+            last=last,
         )
         size = sizing.bytes_per_row(chunk.rows, chunk.related)
-        return Outcome(len(chunk.rows), written, len(failures), chunk.last_key, size), current
+        rows = len(chunk.rows)
+        return Outcome(rows, written, len(failures), chunk.last_key, last, size), current
 
     def _read(self, after: cursor.Key | None, limit: int) -> Chunk:
         chunk = self.prefetch.take(after, limit) if self.prefetch else None

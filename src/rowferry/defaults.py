@@ -11,6 +11,11 @@ TARGET_CHUNK_SECONDS = 0.5
 MIN_CHUNK_SIZE = 100
 MAX_CHUNK_SIZE = 5_000
 CHUNK_MEMORY_BYTES = 48 * 1024 * 1024
+#: A pushed-down chunk holds no rows in the client and sends no IN lists, so only the target
+#: duration bounds it, up to this many root rows (SQLite builds ~45,000 snapshots a second:
+#: 5,000 would make a chunk, with its checkpoint and its COMMIT's fsync, every 0.1 s). A chunk
+#: the database rejects goes the Python way in pieces of at most MAX_CHUNK_SIZE.
+MAX_PUSHDOWN_CHUNK_SIZE = 100_000
 
 #: Root rows of the first chunk with ``"auto"``, and the size ``plan`` assumes. 1,000 keeps a
 #: chunk's IN lists and memory small (a reference snapshot is ~2 KB, so ~10 MB of Python

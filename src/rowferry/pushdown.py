@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from . import cursor, failpoints, state
+from . import cursor, defaults, failpoints, state
 from .chunks import ChunkProcessor, Outcome, commit
 from .errors import ConfigError, SchemaError
 from .reading import chunk_select
@@ -228,7 +228,7 @@ class PushdownProcessor:
         rows, first_key, last_key = self.statements.read_end(self.conn, after, limit)
         if first_key is None or last_key is None:
             self.conn.rollback()
-            return Outcome(0, 0, 0, None), current
+            return Outcome(0, 0, 0, None, last=True), current
         cursor.check_advanced(after, last_key, self.name)
         failpoints.reached("after_read")
         try:
@@ -239,7 +239,8 @@ class PushdownProcessor:
             if self.is_transient(exc):
                 raise
             self.conn.rollback()
-            return self.fallback.process(current, after, limit, timer, lease_until)
+            piece = min(limit, defaults.MAX_CHUNK_SIZE)  # the Python path holds its rows
+            return self.fallback.process(current, after, piece, timer, lease_until)
         failpoints.reached("after_write")
         timer.record(time.monotonic() - started, rows)
         counts = (rows, written, 0)
@@ -252,4 +253,4 @@ class PushdownProcessor:
             lease_until,
             last=rows < limit,  # a short chunk is the last one
         )
-        return Outcome(rows, written, 0, last_key), current
+        return Outcome(rows, written, 0, last_key, last=rows < limit), current

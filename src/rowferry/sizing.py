@@ -4,7 +4,9 @@ With ``"auto"`` (the default) the first chunk has :data:`~rowferry.defaults.CHUN
 rows, or, when earlier trips stored a per-row rate, as many as fit the target duration. After
 each full chunk the size moves toward ``size * target / measured`` (at most halved or doubled
 at a time, between :data:`~rowferry.defaults.MIN_CHUNK_SIZE` and
-:data:`~rowferry.defaults.MAX_CHUNK_SIZE`), and never past what the memory estimate allows:
+:data:`~rowferry.defaults.MAX_CHUNK_SIZE`, or :data:`~rowferry.defaults.MAX_PUSHDOWN_CHUNK_SIZE`
+for pushed-down chunks, which hold no rows in the client), and never past what the memory
+estimate allows:
 the Python objects of a chunk's rows with their related rows, measured on a sample of each
 chunk, times three (the chunk read ahead, this chunk, its output rows) must stay under
 :data:`~rowferry.defaults.CHUNK_MEMORY_BYTES`.
@@ -42,15 +44,22 @@ class ChunkSizer:
     size: int
     adaptive: bool
     bytes_per_row: float | None = None
+    #: the largest size "auto" goes to
+    ceiling: int = defaults.MAX_CHUNK_SIZE
 
     @classmethod
-    def for_trip(cls, chunk_size: ChunkSize, seconds_per_row: float | None) -> ChunkSizer:
+    def for_trip(
+        cls,
+        chunk_size: ChunkSize,
+        seconds_per_row: float | None,
+        ceiling: int = defaults.MAX_CHUNK_SIZE,
+    ) -> ChunkSizer:
         if chunk_size != "auto":
             return cls(chunk_size, adaptive=False)
         size = defaults.CHUNK_SIZE
         if seconds_per_row:
-            size = _clamp(int(defaults.TARGET_CHUNK_SECONDS / seconds_per_row))
-        return cls(size, adaptive=True)
+            size = _clamp(int(defaults.TARGET_CHUNK_SECONDS / seconds_per_row), ceiling)
+        return cls(size, adaptive=True, ceiling=ceiling)
 
     def record(self, rows: int, seconds: float, bytes_per_row: float | None) -> None:
         """Learn from a committed chunk of ``rows`` root rows that took ``seconds``."""
@@ -62,11 +71,11 @@ class ChunkSizer:
         ideal = min(max(ideal, self.size / 2), self.size * 2)
         if self.bytes_per_row:
             ideal = min(ideal, defaults.CHUNK_MEMORY_BYTES / (_COPIES * self.bytes_per_row))
-        self.size = _clamp(int(ideal))
+        self.size = _clamp(int(ideal), self.ceiling)
 
 
-def _clamp(size: int) -> int:
-    return min(max(size, defaults.MIN_CHUNK_SIZE), defaults.MAX_CHUNK_SIZE)
+def _clamp(size: int, ceiling: int) -> int:
+    return min(max(size, defaults.MIN_CHUNK_SIZE), ceiling)
 
 
 def bytes_per_row(rows: Sequence[Any], related: Sequence[Any]) -> float | None:

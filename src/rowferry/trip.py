@@ -142,7 +142,9 @@ class Trip:
     ) -> RunResult:
         if self.current.rows_total is None:  # saved with the first checkpoint
             self.current = replace(self.current, rows_total=self._count())
-        sizer = ChunkSizer.for_trip(self.chunk_size, self.current.seconds_per_row)
+        pushed = isinstance(self.chunks, pushdown.PushdownProcessor)
+        ceiling = defaults.MAX_PUSHDOWN_CHUNK_SIZE if pushed else defaults.MAX_CHUNK_SIZE
+        sizer = ChunkSizer.for_trip(self.chunk_size, self.current.seconds_per_row, ceiling)
         timer = ChunkTimer(sizer.size, self.current.seconds_per_row)
         self.processor.next_limit = lambda: sizer.size
         self.after = cursor.decode(self.current.cursor_json)
@@ -163,7 +165,7 @@ class Trip:
             if outcome.rows:
                 self._record(outcome, seconds, progress, on_chunk)
             sizer.record(outcome.rows, seconds, outcome.bytes_per_row)
-            if outcome.rows < limit:  # a short chunk is the last one
+            if outcome.last:  # a short chunk (the processor may have cut the limit it got)
                 if self.current.status != "done":  # its checkpoint did not say so: no rows
                     state.end_trip(self.dst, self.current, "done")
                 return self._result("done", "all rows migrated", progress)
