@@ -301,6 +301,44 @@ def test_every_supported_type_renders_the_same_in_sql_and_in_python(
     engine.dispose()
 
 
+def test_sqlite_datetimes_not_in_the_stored_form_render_the_same(tmp_path: Any) -> None:
+    """SQLAlchemy stores ``YYYY-MM-DD HH:MM:SS.ffffff``; text written by other tools (no
+    fraction, no time) must render in SQL as the Python path renders it too."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'dates.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE events (id INTEGER NOT NULL PRIMARY KEY, at DATETIME)")
+        for name in ("docs_python", "docs_sql"):
+            conn.exec_driver_sql(
+                f"CREATE TABLE {name} (event_id INTEGER NOT NULL PRIMARY KEY, doc TEXT)"
+            )
+        conn.exec_driver_sql(
+            "INSERT INTO events VALUES (1, '2024-05-01 10:00:00.000001'), "
+            "(2, '2024-05-01 10:00:00'), (3, '2024-05-01'), (4, NULL), "
+            "(5, '1999-12-31 23:59:59.999999')"
+        )
+    for target, pushdown in (("docs_python", False), ("docs_sql", True)):
+        migration = Migration(
+            name=target,
+            source="events",
+            transform=Snapshot(document="doc", columns={"event_id": "id"}),
+            target=Target(target),
+            pushdown=pushdown,
+        )
+        assert rowferry.run(migration, engine).done
+    with engine.connect() as conn:
+        python = conn.exec_driver_sql("SELECT doc FROM docs_python ORDER BY event_id").all()
+        pushed = conn.exec_driver_sql("SELECT doc FROM docs_sql ORDER BY event_id").all()
+    engine.dispose()
+    assert [json.loads(d) for (d,) in pushed] == [json.loads(d) for (d,) in python]
+    assert [json.loads(d)["at"] for (d,) in pushed] == [
+        "2024-05-01T10:00:00.000001",
+        "2024-05-01T10:00:00.000000",
+        "2024-05-01T00:00:00.000000",
+        None,
+        "1999-12-31T23:59:59.999999",
+    ]
+
+
 def _parsed(text: str) -> Any:
     """Parsed JSON, decimals exact except inside JSON columns (see the README)."""
     doc = json.loads(text, parse_float=Decimal)
