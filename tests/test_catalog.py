@@ -93,17 +93,40 @@ def _by_sqlalchemy(
     return metadata
 
 
-def test_plain_tables_are_the_tables_sqlalchemy_reflects(pg: sa.Engine) -> None:
-    _run(pg, PLAIN)
-    names = ["kinds", "Other Table", "no_key"]
+def _read_in_one_statement(engine: sa.Engine, names: list[str]) -> tuple[sa.MetaData, sa.MetaData]:
+    """The tables as catalog.read makes them (one statement), and as SQLAlchemy reflects them."""
     statements: list[str] = []
-    sa.event.listen(pg, "before_cursor_execute", lambda *args: statements.append(args[2]))
-    with pg.connect() as conn:
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    with engine.connect() as conn:
         ours = sa.MetaData()
         assert catalog.read(conn, ours, None, names)
         assert len(statements) == 1
         theirs = _by_sqlalchemy(conn, names)
+    sa.event.remove(engine, "before_cursor_execute", record)
     assert sorted(ours.tables) == sorted(theirs.tables) == sorted(names)
+    return ours, theirs
+
+
+def _assert_left_to_sqlalchemy(conn: sa.Connection) -> None:
+    """catalog.read declines "plain" with "t" (all or nothing), and rowferry's reflector then
+    gives SQLAlchemy's reflection of "t"."""
+    ours = sa.MetaData()
+    assert not catalog.read(conn, ours, None, ["plain", "t"])
+    assert not ours.tables
+    reflector = schema._Reflector(conn)
+    reflector.prefetch(["plain", "t"])
+    theirs = _by_sqlalchemy(conn, ["t"]).tables["t"]
+    assert _described(reflector.table("t")) == _described(theirs)
+
+
+def test_plain_tables_are_the_tables_sqlalchemy_reflects(pg: sa.Engine) -> None:
+    _run(pg, PLAIN)
+    names = ["kinds", "Other Table", "no_key"]
+    ours, theirs = _read_in_one_statement(pg, names)
     for name in names:
         assert _described(ours.tables[name]) == _described(theirs.tables[name]), name
     kinds = ours.tables["kinds"]
@@ -145,14 +168,7 @@ def test_tables_it_does_not_fully_understand_are_left_to_sqlalchemy(
 ) -> None:
     _run(pg, ddl + "; CREATE TABLE plain (id int PRIMARY KEY)")
     with pg.connect() as conn:
-        ours = sa.MetaData()
-        assert not catalog.read(conn, ours, None, ["plain", "t"])
-        assert not ours.tables  # all or nothing
-        reflector = schema._Reflector(conn)
-        reflector.prefetch(["plain", "t"])
-        assert _described(reflector.table("t")) == _described(
-            _by_sqlalchemy(conn, ["t"]).tables["t"]
-        )
+        _assert_left_to_sqlalchemy(conn)
 
 
 def test_schemas_are_read_as_sqlalchemy_reads_them(pg: sa.Engine) -> None:
@@ -220,14 +236,7 @@ def _run_script(engine: sa.Engine, script: str) -> None:
 def test_plain_sqlite_tables_are_the_tables_sqlalchemy_reflects(lite: sa.Engine) -> None:
     _run_script(lite, SQLITE_PLAIN)
     names = ["kinds", "rowid_key", "no_key", "without_rowid"]
-    statements: list[str] = []
-    sa.event.listen(lite, "before_cursor_execute", lambda *args: statements.append(args[2]))
-    with lite.connect() as conn:
-        ours = sa.MetaData()
-        assert catalog.read(conn, ours, None, names)
-        assert len(statements) == 1
-        theirs = _by_sqlalchemy(conn, names)
-    assert sorted(ours.tables) == sorted(theirs.tables) == sorted(names)
+    ours, theirs = _read_in_one_statement(lite, names)
     for name in names:
         expected = _described(theirs.tables[name])
         if name == "kinds":
@@ -257,13 +266,7 @@ def test_sqlite_tables_it_does_not_fully_understand_are_left_to_sqlalchemy(
 ) -> None:
     _run_script(lite, ddl + "; CREATE TABLE plain (id INTEGER PRIMARY KEY)")
     with lite.connect() as conn:
-        ours = sa.MetaData()
-        assert not catalog.read(conn, ours, None, ["plain", "t"])
-        assert not ours.tables
-        reflector = schema._Reflector(conn)
-        reflector.prefetch(["plain", "t"])
-        theirs = _by_sqlalchemy(conn, ["t"]).tables["t"]
-        assert _described(reflector.table("t")) == _described(theirs)
+        _assert_left_to_sqlalchemy(conn)
 
 
 def test_attached_sqlite_databases_are_left_to_sqlalchemy(lite: sa.Engine, tmp_path: Any) -> None:
@@ -334,14 +337,7 @@ def _run_each(engine: sa.Engine, script: str) -> None:
 def test_plain_mariadb_tables_are_the_tables_sqlalchemy_reflects(my: sa.Engine) -> None:
     _run_each(my, MYSQL_PLAIN)
     names = ["kinds", "no_key"]
-    statements: list[str] = []
-    sa.event.listen(my, "before_cursor_execute", lambda *args: statements.append(args[2]))
-    with my.connect() as conn:
-        ours = sa.MetaData()
-        assert catalog.read(conn, ours, None, names)
-        assert len(statements) == 1
-        theirs = _by_sqlalchemy(conn, names)
-    assert sorted(ours.tables) == sorted(theirs.tables) == sorted(names)
+    ours, theirs = _read_in_one_statement(my, names)
     for name in names:
         assert _described(ours.tables[name]) == _described(theirs.tables[name]), name
     kinds = ours.tables["kinds"]
@@ -367,13 +363,7 @@ def test_mariadb_tables_it_does_not_fully_understand_are_left_to_sqlalchemy(
 ) -> None:
     _run_each(my, ddl + "; CREATE TABLE plain (id INT PRIMARY KEY)")
     with my.connect() as conn:
-        ours = sa.MetaData()
-        assert not catalog.read(conn, ours, None, ["plain", "t"])
-        assert not ours.tables
-        reflector = schema._Reflector(conn)
-        reflector.prefetch(["plain", "t"])
-        theirs = _by_sqlalchemy(conn, ["t"]).tables["t"]
-        assert _described(reflector.table("t")) == _described(theirs)
+        _assert_left_to_sqlalchemy(conn)
 
 
 def test_a_mariadb_database_named_in_the_table_is_read_there(

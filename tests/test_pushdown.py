@@ -75,18 +75,23 @@ def test_resumes_chunk_by_chunk_like_the_python_path(db_url: str) -> None:
     engine.dispose()
 
 
+def _put_in_the_way(engine: sa.Engine, order_id: int) -> None:
+    """A snapshot already there: the INSERT ... SELECT of its chunk fails on the unique key."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO order_snapshots (order_id, status, snapshot) VALUES (:o, 'x', :d)"
+            ),
+            {"o": order_id, "d": "{}"},
+        )
+
+
 def test_a_rejected_chunk_goes_the_python_way_and_quarantines_the_bad_row(db_url: str) -> None:
     reference.build(db_url, orders=300)
     expected = reference.expected_snapshots(db_url)
     taken = sorted(expected)[7]
     engine = sa.create_engine(db_url)
-    with engine.begin() as conn:  # a row already there: the INSERT ... SELECT fails
-        conn.execute(
-            sa.text(
-                "INSERT INTO order_snapshots (order_id, status, snapshot) VALUES (:o, 'x', :d)"
-            ),
-            {"o": taken, "d": "{}"},
-        )
+    _put_in_the_way(engine, taken)
     result = rowferry.run(order_history.pushdown_migration, engine, chunk_size=50)
     assert result.done and result.rows_quarantined == 1
     with engine.connect() as conn:
@@ -116,13 +121,7 @@ def test_a_rejected_chunk_larger_than_the_python_ceiling_goes_the_python_way_in_
     expected = reference.expected_snapshots(db_url)
     taken = sorted(expected)[7]
     engine = sa.create_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO order_snapshots (order_id, status, snapshot) VALUES (:o, 'x', :d)"
-            ),
-            {"o": taken, "d": "{}"},
-        )
+    _put_in_the_way(engine, taken)
     sizes: list[int] = []
     result = rowferry.run(
         order_history.pushdown_migration,
