@@ -366,6 +366,47 @@ def test_mariadb_tables_it_does_not_fully_understand_are_left_to_sqlalchemy(
         _assert_left_to_sqlalchemy(conn)
 
 
+def test_mariadb_reads_only_the_named_tables_definitions(my: sa.Engine) -> None:
+    """Each table is named with ``=``: EXPLAIN shows MariaDB reading no other table's
+    definition ("Scanned 0 databases"; with IN (...) it reads the whole database's, and a join
+    with TABLES every database's)."""
+    _run_each(my, MYSQL_PLAIN)
+    statements: list[tuple[str, Any]] = []
+    sa.event.listen(my, "before_cursor_execute", lambda *args: statements.append(args[2:4]))
+    with my.connect() as conn:
+        assert catalog.read(conn, sa.MetaData(), None, ["kinds", "no_key"])
+        sql, params = statements[-1]
+        plan = conn.exec_driver_sql("EXPLAIN " + sql, params).mappings().all()
+    scans = [row["Extra"] for row in plan if row["table"] in ("TABLES", "COLUMNS", "STATISTICS")]
+    assert len(scans) == 6 and all("Scanned 0 databases" in extra for extra in scans), scans
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_a_view_is_left_to_sqlalchemy(kind: str, pg: sa.Engine, lite: sa.Engine) -> None:
+    engine = pg if kind == "postgresql" else lite
+    _run_each(
+        engine, "CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT); CREATE VIEW v AS SELECT * FROM t"
+    )
+    with engine.connect() as conn:
+        ours = sa.MetaData()
+        assert catalog.read(conn, ours, None, ["t", "v"])
+        assert list(ours.tables) == ["t"]
+        reflector = schema._Reflector(conn)
+        reflector.prefetch(["t", "v"])
+        assert [c.name for c in reflector.table("v").columns] == ["id", "s"]
+
+
+def test_a_mariadb_view_is_left_to_sqlalchemy(my: sa.Engine) -> None:
+    _run_each(my, MYSQL_PLAIN + "; CREATE VIEW v AS SELECT a, b, i FROM kinds")
+    with my.connect() as conn:
+        ours = sa.MetaData()
+        assert catalog.read(conn, ours, None, ["kinds", "v"])
+        assert list(ours.tables) == ["kinds"]
+        reflector = schema._Reflector(conn)
+        reflector.prefetch(["kinds", "v"])
+        assert [c.name for c in reflector.table("v").columns] == ["a", "b", "i"]
+
+
 def test_a_mariadb_database_named_in_the_table_is_read_there(
     my: sa.Engine, make_db: Callable[[str], str]
 ) -> None:
