@@ -57,9 +57,9 @@ class TargetPlan:
 class _Reflector:
     """Reflects tables once each, naming the database in its errors.
 
-    :meth:`prefetch` reflects every table a migration names in one go: on PostgreSQL with one
-    catalog statement of rowferry's own (:mod:`rowferry.catalog`) when the tables are plain,
-    otherwise with SQLAlchemy's reflection (a handful of catalog queries instead of ~10 per
+    :meth:`prefetch` reflects every table a migration names in one go: with one catalog
+    statement of rowferry's own (:mod:`rowferry.catalog`) when the tables are plain, otherwise
+    with SQLAlchemy's reflection (on PostgreSQL a handful of catalog queries instead of ~10 per
     table). It matters on a slow network, as in a Lambda function far from its database. Keys
     and indexes come from the reflected objects.
     """
