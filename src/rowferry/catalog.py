@@ -31,7 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-TypeMaker = type[sa.types.TypeEngine[Any]]
+_TypeMaker = type[sa.types.TypeEngine[Any]]
 
 
 @dataclass
@@ -47,8 +47,9 @@ class _Found:
     indexes: list[tuple[str, list[str], bool]] = field(default_factory=list)
 
 
-class NotPlain(Exception):
-    """A table the catalog reader leaves to SQLAlchemy."""
+class _NotPlain(Exception):
+    """A table the catalog reader leaves to SQLAlchemy (control flow inside this module: it
+    never leaves :func:`read`)."""
 
 
 def read(
@@ -61,7 +62,7 @@ def read(
         return False
     try:
         found = reader(conn, schema, list(dict.fromkeys(names)))
-    except NotPlain:
+    except _NotPlain:
         return False
     for table in found:
         _add(metadata, schema, table)
@@ -129,7 +130,7 @@ _PG_NOT_PLAIN = ("interval", "bit varying")
 
 def _postgresql(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_Found]:
     if (conn.dialect.server_version_info or (0,)) < (11,):
-        raise NotPlain("PostgreSQL before 11 has no pg_index.indnkeyatts")
+        raise _NotPlain("PostgreSQL before 11 has no pg_index.indnkeyatts")
     sql = _PG_STATEMENT.format(schema=_PG_IN_SCHEMA if schema else _PG_VISIBLE)
     rows = conn.exec_driver_sql(sql, {"names": names, "schema": schema}).all()
     return [_pg_table(conn.dialect, *row) for row in rows]
@@ -141,7 +142,7 @@ def _pg_table(
     found = _Found(name, [_pg_column(dialect, c) for c in columns])
     for index in indexes or []:
         if not index["plain"] or index["constraint"] not in (None, "p", "u"):
-            raise NotPlain(f"index {index['name']}")
+            raise _NotPlain(f"index {index['name']}")
         if index["primary"]:
             found.primary_key = index["columns"]
         elif index["constraint"] == "u":
@@ -153,7 +154,7 @@ def _pg_table(
 
 def _pg_column(dialect: sa.Dialect, found: dict[str, Any]) -> sa.Column[Any]:
     if found["collated"] or found["generated"]:
-        raise NotPlain(f"column {found['name']}")
+        raise _NotPlain(f"column {found['name']}")
     kind = _pg_type(dialect, found["type"])
     identity = [sa.Identity(always=found["identity"] == "a")] if found["identity"] else []
     return _column(found["name"], kind, found["not_null"], found["default"], *identity)
@@ -164,10 +165,10 @@ def _pg_type(dialect: sa.Dialect, format_type: str) -> sa.types.TypeEngine[Any]:
     match = _PG_ARGS.search(format_type)
     args = [a.strip() for a in match.group(1).split(",")] if match else []
     base = _PG_ARGS.sub("", format_type)
-    names: dict[str, TypeMaker] = getattr(dialect, "ischema_names", {})
+    names: dict[str, _TypeMaker] = getattr(dialect, "ischema_names", {})
     kind = names.get(base)
     if kind is None or base.startswith(_PG_NOT_PLAIN):
-        raise NotPlain(format_type)
+        raise _NotPlain(format_type)
     if base == "numeric":
         return kind(*map(int, args)) if len(args) == 2 else kind()
     if base == "double precision":
@@ -179,7 +180,7 @@ def _pg_type(dialect: sa.Dialect, format_type: str) -> sa.types.TypeEngine[Any]:
         return kind()
     if len(args) == 1 and args[0].isdigit():
         return kind(int(args[0]))  # type: ignore[call-arg]
-    raise NotPlain(format_type)
+    raise _NotPlain(format_type)
 
 
 # SQLite -------------------------------------------------------------------------------------
@@ -199,9 +200,9 @@ _SQLITE_TYPE = re.compile(r"([\w ]+)(\(.*?\))?")
 
 def _sqlite(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_Found]:
     if schema is not None:
-        raise NotPlain("an attached database")
+        raise _NotPlain("an attached database")
     if sqlite3.sqlite_version_info < (3, 26):
-        raise NotPlain("SQLite before 3.26 has no pragma_table_xinfo()")
+        raise _NotPlain("SQLite before 3.26 has no pragma_table_xinfo()")
     marks = ", ".join("?" * len(names))
     rows = conn.exec_driver_sql(_SQLITE_STATEMENT.format(names=marks), tuple(names * 2)).all()
     tables: dict[str, _Found] = {}
@@ -211,12 +212,12 @@ def _sqlite(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_
         found = tables.setdefault(table, _Found(table))
         if not is_index:
             if last:  # hidden: generated or virtual
-                raise NotPlain(f"column {name}")
+                raise _NotPlain(f"column {name}")
             found.columns.append(_column(name, _sqlite_type(conn.dialect, kind), flag, extra))
             if position:
                 keys.setdefault(table, []).append((position, name))
         elif extra or last is None:  # partial, or on an expression
-            raise NotPlain(f"index {name}")
+            raise _NotPlain(f"index {name}")
         else:
             indexes.setdefault((table, name), (kind, bool(flag), []))[2].append(last)
     for table, key in keys.items():
@@ -233,15 +234,15 @@ def _sqlite_type(dialect: sa.Dialect, declared: str) -> sa.types.TypeEngine[Any]
     """The type SQLAlchemy's reflection makes of a declared type (its affinity rules)."""
     match = _SQLITE_TYPE.match(declared.upper())
     base, args = (match.group(1), match.group(2)) if match else ("", None)
-    names: dict[str, TypeMaker] = getattr(dialect, "ischema_names", {})
-    kind: TypeMaker = names.get(base) or _sqlite_affinity(base)
+    names: dict[str, _TypeMaker] = getattr(dialect, "ischema_names", {})
+    kind: _TypeMaker = names.get(base) or _sqlite_affinity(base)
     try:
         return kind(*(int(a) for a in re.findall(r"\d+", args or "")))
     except TypeError as exc:
-        raise NotPlain(declared) from exc
+        raise _NotPlain(declared) from exc
 
 
-def _sqlite_affinity(base: str) -> TypeMaker:
+def _sqlite_affinity(base: str) -> _TypeMaker:
     if "INT" in base:
         return sa.INTEGER
     if "CHAR" in base or "CLOB" in base or "TEXT" in base:
@@ -297,7 +298,7 @@ def _mysql(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_F
     for row in conn.exec_driver_sql(sql, params).all():
         table, part, _, name, what, flag, default, unusual, charset, collation = row
         if unusual:
-            raise NotPlain(f"{name} {unusual}")
+            raise _NotPlain(f"{name} {unusual}")
         if part == -1:  # name: the table's type; collation: its default collation
             if name != "BASE TABLE":
                 views.add(table)
@@ -307,7 +308,7 @@ def _mysql(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_F
         elif table not in views:
             own = collation is not None and collation != table_collation
             if own and not mariadb:
-                raise NotPlain(f"{name} has its own collation")
+                raise _NotPlain(f"{name} has its own collation")
             default = None if default == "NULL" else default  # MariaDB's "DEFAULT NULL"
             collated = {"charset": charset, "collation": collation} if own else {}
             kind = _mysql_type(conn.dialect, what, **collated)
@@ -333,10 +334,10 @@ def _mysql_type(
     ``decimal(10,2)``, ``datetime(6)``; enums and sets are left to SQLAlchemy), with the
     column's own character set and collation (``collated``) if it has them."""
     match = _MYSQL_TYPE.match(column_type.lower())
-    names: dict[str, TypeMaker] = getattr(dialect, "ischema_names", {})
+    names: dict[str, _TypeMaker] = getattr(dialect, "ischema_names", {})
     kind = names.get(match.group(1)) if match else None
     if match is None or kind is None or match.group(1) in ("enum", "set"):
-        raise NotPlain(column_type)
+        raise _NotPlain(column_type)
     args = [int(a) for a in (match.group(2) or "").split(",") if a]
     options: dict[str, Any] = {flag: True for flag in match.group(3).split()}
     if match.group(1) in _MYSQL_TIMES and args:
