@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import cursor, failpoints, quarantine, schema, sizing, state, transforming
+from . import cursor, defaults, failpoints, quarantine, schema, sizing, state, transforming
 from .errors import CheckpointConflict, MigrationFailed
 from .prefetch import Prefetcher
 from .reading import Chunk, ChunkReader
@@ -89,6 +89,11 @@ class ChunkProcessor:
         self.prefetch: Prefetcher | None = None
         #: the size the next chunk will have (an adaptive trip sets it; default: this one's)
         self.next_limit: Callable[[], int] | None = None
+
+    @property
+    def ceiling(self) -> int:
+        """The most root rows "auto" gives a chunk: the Python path holds a chunk's rows."""
+        return defaults.MAX_CHUNK_SIZE
 
     def process(
         self,

@@ -205,6 +205,11 @@ class PushdownProcessor:
         self.name = statements.migration.name
         self._lifted: int | None = None
 
+    @property
+    def ceiling(self) -> int:
+        """The most root rows "auto" gives a chunk: it holds none in the client."""
+        return defaults.MAX_PUSHDOWN_CHUNK_SIZE
+
     def _lift_mysql_limits(self) -> None:
         """MariaDB/MySQL cut JSON_ARRAYAGG at group_concat_max_len (1 MiB) with a mere
         warning, leaving invalid JSON: lift the limit once per server connection."""
@@ -239,11 +244,12 @@ class PushdownProcessor:
             if self.is_transient(exc):
                 raise
             self.conn.rollback()
-            piece = min(limit, defaults.MAX_CHUNK_SIZE)  # the Python path holds its rows
+            piece = min(limit, self.fallback.ceiling)  # the Python path holds its rows
             return self.fallback.process(current, after, piece, timer, lease_until)
         failpoints.reached("after_write")
         timer.record(time.monotonic() - started, rows)
         counts = (rows, written, 0)
+        last = rows < limit  # a short chunk is the last one
         current = commit(
             self.conn,
             current,
@@ -251,6 +257,6 @@ class PushdownProcessor:
             counts,
             timer.seconds_per_row,
             lease_until,
-            last=rows < limit,  # a short chunk is the last one
+            last=last,
         )
-        return Outcome(rows, written, 0, last_key, last=rows < limit), current
+        return Outcome(rows, written, 0, last_key, last), current

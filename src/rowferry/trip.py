@@ -142,8 +142,7 @@ class Trip:
     ) -> RunResult:
         if self.current.rows_total is None:  # saved with the first checkpoint
             self.current = replace(self.current, rows_total=self._count())
-        pushed = isinstance(self.chunks, pushdown.PushdownProcessor)
-        ceiling = defaults.MAX_PUSHDOWN_CHUNK_SIZE if pushed else defaults.MAX_CHUNK_SIZE
+        ceiling = self.chunks.ceiling
         sizer = ChunkSizer.for_trip(self.chunk_size, self.current.seconds_per_row, ceiling)
         timer = ChunkTimer(sizer.size, self.current.seconds_per_row)
         self.processor.next_limit = lambda: sizer.size
