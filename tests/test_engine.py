@@ -142,11 +142,12 @@ def test_one_query_per_relation_per_chunk_never_per_row(db_url: str) -> None:
     assert len(inserts) == (chunks if db_url.startswith("mysql") else 0)
 
 
-def test_a_trip_spends_three_statements_on_its_state_besides_one_checkpoint_per_chunk(
+def test_a_trip_spends_two_statements_on_its_state_besides_one_checkpoint_per_chunk(
     db_url: str,
 ) -> None:
-    """A probe that rowferry's tables are complete, the locking read and the lease UPDATE; the
-    last chunk's checkpoint also ends the trip (no UPDATE of its own, no catalog queries)."""
+    """The locking read (which also probes that rowferry's tables are complete) and the lease
+    UPDATE; the last chunk's checkpoint also ends the trip (no UPDATE of its own, no catalog
+    queries)."""
     stats = reference.build(db_url, orders=300)
     rowferry.run(migration, db_url, chunk_size=50, budget=Budget(max_chunks=1))
     engine, statements = _recording_engine(db_url)
@@ -155,10 +156,40 @@ def test_a_trip_spends_three_statements_on_its_state_besides_one_checkpoint_per_
     assert result.done and result.rows_read == stats.qualifying - 50
     empty_last_read = result.rows_read % 50 == 0  # then a read that finds nothing ends it
     on_state = [s for s in statements if state.STATE_TABLE in s]
-    assert len(on_state) == 3 + result.chunks + empty_last_read, on_state
+    assert len(on_state) == 2 + result.chunks + empty_last_read, on_state
+    assert "rowferry_quarantine" in on_state[0]
+    assert "FOR UPDATE" in on_state[0] or db_url.startswith("sqlite")
     assert not any(state.STATE_TABLE in s for s in statements if s.startswith(("SHOW", "DESC")))
+    checkpoints = set(on_state[2 : 2 + result.chunks])
+    assert len(checkpoints) == 1  # the last chunk's checkpoint is the same statement
     saved = _state(db_url)
     assert (saved.status, saved.owner, saved.rows_total) == ("done", None, stats.qualifying)
+
+
+def test_a_new_migration_takes_its_lease_with_the_insert_of_its_row(db_url: str) -> None:
+    """A migration never run before: the locking read finds no row, and one INSERT creates it
+    already leased (token 1, this trip's owner); no second read, no lease UPDATE."""
+    reference.build(db_url, orders=300)
+    with sa.create_engine(db_url).connect() as conn:
+        state.ensure_table(conn)  # the tables exist: only this migration is new
+    engine, statements = _recording_engine(db_url)
+    seen: list[state.MigrationState] = []
+    result = rowferry.run(
+        migration,
+        engine,
+        chunk_size=50,
+        budget=Budget(max_chunks=1),
+        on_chunk=lambda done: seen.append(_state(db_url)),
+    )
+    engine.dispose()
+    assert result.chunks == 1
+    on_state = [s for s in statements if state.STATE_TABLE in s]
+    assert [s.split()[0] for s in on_state] == ["SELECT", "INSERT", "UPDATE", "UPDATE"], on_state
+    during = seen[0]  # the chunk's checkpoint, under the lease the INSERT took
+    assert (during.status, during.token, during.trips, during.chunks) == ("running", 1, 1, 1)
+    assert during.owner is not None and during.lease_until is not None
+    saved = _state(db_url)
+    assert (saved.status, saved.token, saved.owner) == ("stopped", 1, None)
 
 
 def _recording_engine(url: str) -> tuple[sa.Engine, list[str]]:
@@ -195,6 +226,22 @@ def test_a_state_table_from_an_older_version_is_upgraded_in_place(db_url: str) -
     result = rowferry.run(migration, db_url, chunk_size=20)
     assert result.done and result.rows_done == stats.qualifying
     assert _state(db_url).rows_quarantined == 0
+
+
+def test_a_missing_quarantine_table_is_created_when_the_trip_takes_its_lease(
+    db_url: str,
+) -> None:
+    """The lease's read names the quarantine table's columns: when it fails, the tables are
+    made complete (here: the quarantine table dropped after the state table was made)."""
+    stats = reference.build(db_url, orders=100)
+    rowferry.run(migration, db_url, chunk_size=20, budget=Budget(max_chunks=1))
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE rowferry_quarantine")
+    result = rowferry.run(migration, db_url, chunk_size=20)
+    assert result.done and result.rows_done == stats.qualifying
+    assert sa.inspect(engine).has_table("rowferry_quarantine")
+    engine.dispose()
 
 
 def test_a_slow_rate_stored_by_an_earlier_trip_does_not_stop_the_next_trips(db_url: str) -> None:

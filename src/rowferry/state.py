@@ -198,16 +198,22 @@ def begin_trip(
     lease_until: dt.datetime,
     source: str,
 ) -> MigrationState:
-    """Take the lease for a new trip and return the state it starts from (commits).
+    """Take the lease for a new trip and return the state it starts from (commits); create
+    rowferry's tables first if they are missing or lack a column (:func:`ensure_table`).
 
-    A migration that is done is returned as it is, without a lease.
+    A migration that is done is returned as it is, without a lease. Statements, in the usual
+    cases: a migration seen before, its row read and locked (with the tables' probe in the same
+    statement), then one compare-and-set; a new one, the same read, then one INSERT of its row
+    already leased.
     """
     try:
-        current = read(conn, name, lock=True)
-        if current is None:  # a new migration: create its row on its own, then lock it
-            conn.rollback()
-            _insert(conn, name, key_columns, source)
-            current = read(conn, name, lock=True)
+        current = _read_probing(conn, name)
+        if current is None:
+            conn.rollback()  # MySQL: release the gap lock of the read before inserting
+            created = _insert(conn, name, key_columns, source, owner, lease_until)
+            if created is not None:
+                return created
+            current = read(conn, name, lock=True)  # another run created it at this moment
             assert current is not None
         _check_startable(current, key_columns, owner)
         if current.status == "done":
@@ -239,38 +245,65 @@ def begin_trip(
     return replace(current, **values)
 
 
-def _insert(conn: sa.Connection, name: str, key_columns: str, source: str) -> None:
-    """Create a migration's row in a transaction of its own. When two runs start a new
-    migration at once, the second INSERT waits for the first and fails on the duplicate key:
-    the row exists either way (no locking read holds a gap lock here, so no deadlock)."""
+def _read_probing(conn: sa.Connection, name: str) -> MigrationState | None:
+    """:func:`read` with the lock, in a statement that also names every column of the
+    quarantine table (an ``EXISTS`` over no row): when it fails, a table or a column is
+    missing, and :func:`ensure_table` creates or upgrades them before the plain read."""
+    from .quarantine import quarantine_table
+
+    probe = sa.select(*quarantine_table.c).where(sa.false()).exists().label("rf_tables")
+    stmt = sa.select(*_t.c, probe).where(_t.c.name == name).with_for_update()
+    try:
+        row = conn.execute(stmt).mappings().first()
+    except sa.exc.DBAPIError:
+        conn.rollback()
+        ensure_table(conn)
+        return read(conn, name, lock=True)
+    return None if row is None else MigrationState(**{c.name: row[c.name] for c in _t.c})
+
+
+def _insert(
+    conn: sa.Connection,
+    name: str,
+    key_columns: str,
+    source: str,
+    owner: str,
+    lease_until: dt.datetime,
+) -> MigrationState | None:
+    """Create a new migration's row with this trip's lease already taken (token 1), and commit.
+    When two runs start a new migration at once, the second INSERT waits for the first and
+    fails on the duplicate key: it returns None and reads the row the first one made (no
+    locking read holds a gap lock here, so no deadlock)."""
     now = utcnow()
-    values = dict(
+    created = MigrationState(
         name=name,
-        status="new",
+        status="running",
         cursor_json=None,
         key_columns=key_columns,
         rows_read=0,
         rows_written=0,
         rows_quarantined=0,
         chunks=0,
-        trips=0,
+        trips=1,
         rows_total=None,
         seconds_per_row=None,
-        token=0,
-        owner=None,
-        lease_until=None,
+        token=1,
+        owner=owner,
+        lease_until=lease_until,
         source=source,
         error=None,
         created_at=now,
         updated_at=now,
-        last_trip_at=None,
+        last_trip_at=now,
         finished_at=None,
     )
     try:
-        conn.execute(_t.insert().values(**values))
+        conn.execute(_t.insert().values(**asdict(created)))
         conn.commit()
     except sa.exc.IntegrityError:
         conn.rollback()
+        return None
+    return created
 
 
 def _check_startable(current: MigrationState, key_columns: str, owner: str) -> None:
@@ -328,7 +361,8 @@ def checkpoint(
     """Record a chunk in the caller's open transaction; the caller commits it with the writes.
 
     The ``last`` chunk also ends the trip as :func:`end_trip` would (status ``done``, lease
-    released), in the same statement.
+    released), in the same statement. Every checkpoint sets the same columns, the last one
+    too, so that its statement is compiled once.
     """
     now = utcnow()
     values: dict[str, Any] = dict(
@@ -339,8 +373,12 @@ def checkpoint(
         chunks=current.chunks + 1,
         rows_total=current.rows_total,
         seconds_per_row=seconds_per_row,
-        updated_at=now,
         lease_until=lease_until,
+        status=current.status,
+        owner=current.owner,
+        updated_at=now,
+        error=current.error,
+        finished_at=current.finished_at,
     )
     if last:
         values.update(_ended("done", None, now))

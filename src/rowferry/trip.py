@@ -122,8 +122,7 @@ class Trip:
             raise error from exc
 
     def _begin(self) -> state.MigrationState:
-        """Create the state tables if needed and take the lease for this trip."""
-        state.ensure_table(self.dst)
+        """Take the lease for this trip (creating the state tables if needed)."""
         log.info("%s: starting a trip from %s", self.migration.name, describe(self.src.engine.url))
         return state.begin_trip(
             self.dst,
