@@ -402,6 +402,74 @@ def test_a_row_of_more_than_fifty_columns(db_url: str, doc_type: str) -> None:
     assert pushed[2]["c01"] == Decimal("3.01") and pushed[6]["c68"] == "c68-7"
 
 
+def test_keys_with_quotes_percent_signs_and_backslashes(db_url: str) -> None:
+    """The keys of a document are written into the statement as literals: a column or relation
+    named with a quote, a ``%`` (the drivers that take ``%s``) or a backslash (MySQL's escapes)
+    arrives as named, and the Python path agrees."""
+    engine = sa.create_engine(db_url)
+    meta = sa.MetaData()
+    odd = ["it's", "50%", "a\\b", "%Y"]
+    sa.Table(
+        "odd",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        *[sa.Column(name, sa.String(20)) for name in odd],
+        **OPTIONS,
+    )
+    sa.Table(
+        "odd_child",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("odd_id", sa.Integer, index=True),
+        sa.Column("o'k %s", sa.String(20)),
+        **OPTIONS,
+    )
+    for target in ("odd_python", "odd_sql"):
+        sa.Table(
+            target,
+            meta,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("doc", DOC),
+            **OPTIONS,
+        )
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            meta.tables["odd"].insert(),
+            [{"id": r, **{n: f"{n} {r}%" for n in odd}} for r in range(1, 5)],
+        )
+        conn.execute(
+            meta.tables["odd_child"].insert(),
+            [{"id": r, "odd_id": 1 + r % 3, "o'k %s": f"\\{r}'"} for r in range(1, 7)],
+        )
+    for target, pushdown in (("odd_python", False), ("odd_sql", True)):
+        spec = Migration(
+            name=target,
+            source="odd",
+            relations={"kids' %": HasMany("odd_child", foreign_key="odd_id", order_by="id")},
+            transform=Snapshot(document="doc", columns={"id": "id"}),
+            target=Target(target),
+            pushdown=pushdown,
+        )
+        assert rowferry.run(spec, engine, chunk_size=3).done
+    with engine.connect() as conn:
+        python, pushed = (
+            [
+                json.loads(text)
+                for (text,) in conn.execute(sa.text(f"SELECT doc FROM {t} ORDER BY id"))
+            ]
+            for t in ("odd_python", "odd_sql")
+        )
+    engine.dispose()
+    assert pushed == python and len(pushed) == 4
+    assert set(pushed[0]) == {"id", *odd, "kids' %"}
+    assert pushed[0]["50%"] == "50% 1%" and pushed[0]["kids' %"][0] == {
+        "id": 3,
+        "odd_id": 1,
+        "o'k %s": "\\3'",
+    }
+
+
 def test_a_copy_with_renamed_columns(db_url: str) -> None:
     reference.build(db_url, orders=200)
     engine = sa.create_engine(db_url)

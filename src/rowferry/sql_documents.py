@@ -19,15 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import count
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.sqltypes import _Binary
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from .schema import RelationPlan
 
@@ -234,9 +236,30 @@ class SqlDocuments:
         return _text(".").op("||")(digits)
 
 
+class _Constant(ColumnElement[str]):
+    """A constant string (a key of a JSON object, a format), written into the statement as a
+    literal when it is compiled, quoted by the dialect's own compiler as SQLAlchemy quotes an
+    inlined value (quotes doubled; backslashes doubled where the server reads them as escapes;
+    ``%`` doubled for the drivers that take ``%s``). A bound parameter instead would be sent,
+    converted and cast at every chunk, and it made a third of the cost of compiling the
+    statement (half of its parameters)."""
+
+    inherit_cache = True
+    _traverse_internals: ClassVar[Any] = [("value", InternalTraversal.dp_string)]
+    type = sa.String()
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+
+@compiles(_Constant)
+def _render_constant(element: _Constant, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.render_literal_value(element.value, sa.String())
+
+
 def _text(value: str) -> sa.ColumnElement[str]:
-    """A constant string, sent as a parameter (no quoting or ``%`` escaping to get wrong)."""
-    return sa.literal(value, sa.String())
+    """A constant string, inlined in the statement (see :class:`_Constant`)."""
+    return _Constant(value)
 
 
 def _flat(pairs: Sequence[tuple[str, sa.ColumnElement[Any]]]) -> list[Any]:
