@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import count
-from typing import Any, ClassVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -245,7 +245,7 @@ class _Constant(ColumnElement[str]):
     statement (half of its parameters)."""
 
     inherit_cache = True
-    _traverse_internals: ClassVar[Any] = [("value", InternalTraversal.dp_string)]
+    _traverse_internals = [("value", InternalTraversal.dp_string)]  # noqa: RUF012 (SQLAlchemy declares it a list)
     type = sa.String()
 
     def __init__(self, value: str) -> None:
