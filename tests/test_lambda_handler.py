@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from moto import mock_aws
 
 from rowferry import state
+from rowferry.aws import handler as handler_module
 from rowferry.aws import secrets
 from rowferry.aws.context import FakeContext
 from rowferry.aws.handler import handler
@@ -135,6 +136,38 @@ def test_once_done_an_invocation_returns_at_once(
     assert again["chunks"] == 0 and again["rows_done"] == len(reference.snapshots(db_url))
     assert trips(db_url) == before  # no trip started: one query on the state row
     assert again["invocation_seconds"] < 1.0
+
+
+def test_a_warm_container_keeps_its_engine_but_no_connection(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next invocation in the same process reuses the engine, with the statements it
+    compiled; no connection stays open between invocations (a frozen container's may be dead)."""
+    reference.build(db_url, orders=100)
+    monkeypatch.setenv("ROWFERRY_SOURCE", db_url)
+    assert invoke()["status"] == "done"
+    url = handler_module._with_connect_timeout(db_url)  # as the handler connects
+    kept = handler_module._engines.get(url, None)[0]
+    assert len(kept._compiled_cache or {}) > 0 and kept.pool.status().startswith("NullPool")
+    assert invoke()["reason"] == "already done"
+    compiled = len(kept._compiled_cache or {})
+    again = invoke()
+    assert again["status"] == "done" and again["reason"] == "already done"
+    assert handler_module._engines.get(url, None)[0] is kept
+    assert len(kept._compiled_cache or {}) == compiled  # nothing compiled anew
+
+
+def test_an_engine_whose_url_is_no_longer_used_is_not_kept(tmp_path: Any) -> None:
+    first, second = (f"sqlite:///{tmp_path / name}" for name in ("a.db", "b.db"))
+    for url in (first, second):
+        sa.create_engine(url).connect().close()
+    engines = handler_module._WarmEngines()
+    source, target = engines.get(first, second)
+    assert target is not None and source is not target
+    assert engines.get(first, None) == (source, None)  # kept; the other one dropped
+    assert engines.get(second, second)[0] is not target  # made anew
+    same, also = engines.get(second, second)
+    assert same is also
 
 
 def test_logs_are_json_lines_with_embedded_metrics(
