@@ -346,6 +346,34 @@ def _parsed(text: str) -> Any:
     return doc
 
 
+def _both_ways(
+    engine: sa.Engine, meta: sa.MetaData, source: str, relations: dict[str, Any]
+) -> tuple[list[Any], list[Any]]:
+    """Snapshots of ``source`` made on the Python path into ``{source}_python`` and pushed
+    down into ``{source}_sql``, parsed (decimals exact), in key order."""
+    for target, pushdown in ((f"{source}_python", False), (f"{source}_sql", True)):
+        spec = Migration(
+            name=target,
+            source=source,
+            relations=relations,
+            transform=Snapshot(document="doc", columns={"id": "id"}),
+            target=Target(target),
+            pushdown=pushdown,
+        )
+        assert rowferry.run(spec, engine, chunk_size=3).done
+    with engine.connect() as conn:
+        python, pushed = (
+            [
+                json.loads(text, parse_float=Decimal)
+                for (text,) in conn.execute(
+                    sa.select(sa.cast(meta.tables[t].c.doc, sa.Text)).order_by(meta.tables[t].c.id)
+                )
+            ]
+            for t in (f"{source}_python", f"{source}_sql")
+        )
+    return python, pushed
+
+
 @pytest.mark.parametrize("doc_type", ["json", "text"])
 def test_a_row_of_more_than_fifty_columns(db_url: str, doc_type: str) -> None:
     """PostgreSQL builds objects 50 pairs at a time and merges them; every column arrives."""
@@ -377,25 +405,7 @@ def test_a_row_of_more_than_fifty_columns(db_url: str, doc_type: str) -> None:
     ]
     with engine.begin() as conn:
         conn.execute(meta.tables["wide"].insert(), rows)
-    for target, pushdown in (("wide_python", False), ("wide_sql", True)):
-        spec = Migration(
-            name=target,
-            source="wide",
-            transform=Snapshot(document="doc", columns={"id": "id"}),
-            target=Target(target),
-            pushdown=pushdown,
-        )
-        assert rowferry.run(spec, engine, chunk_size=3).done
-    with engine.connect() as conn:
-        python, pushed = (
-            [
-                json.loads(text, parse_float=Decimal)
-                for (text,) in conn.execute(
-                    sa.select(sa.cast(meta.tables[t].c.doc, sa.Text)).order_by(meta.tables[t].c.id)
-                )
-            ]
-            for t in ("wide_python", "wide_sql")
-        )
+    python, pushed = _both_ways(engine, meta, "wide", {})
     engine.dispose()
     assert len(pushed) == 7 and len(pushed[0]) == 71
     assert pushed == python
@@ -442,24 +452,8 @@ def test_keys_with_quotes_percent_signs_and_backslashes(db_url: str) -> None:
             meta.tables["odd_child"].insert(),
             [{"id": r, "odd_id": 1 + r % 3, "o'k %s": f"\\{r}'"} for r in range(1, 7)],
         )
-    for target, pushdown in (("odd_python", False), ("odd_sql", True)):
-        spec = Migration(
-            name=target,
-            source="odd",
-            relations={"kids' %": HasMany("odd_child", foreign_key="odd_id", order_by="id")},
-            transform=Snapshot(document="doc", columns={"id": "id"}),
-            target=Target(target),
-            pushdown=pushdown,
-        )
-        assert rowferry.run(spec, engine, chunk_size=3).done
-    with engine.connect() as conn:
-        python, pushed = (
-            [
-                json.loads(text)
-                for (text,) in conn.execute(sa.text(f"SELECT doc FROM {t} ORDER BY id"))
-            ]
-            for t in ("odd_python", "odd_sql")
-        )
+    relations = {"kids' %": HasMany("odd_child", foreign_key="odd_id", order_by="id")}
+    python, pushed = _both_ways(engine, meta, "odd", relations)
     engine.dispose()
     assert pushed == python and len(pushed) == 4
     assert set(pushed[0]) == {"id", *odd, "kids' %"}
