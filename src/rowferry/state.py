@@ -143,13 +143,15 @@ def ensure_table(conn: sa.Connection) -> None:
     _add_missing_columns(conn, state_table)
 
 
+def _columns_probe(table: sa.Table) -> sa.Exists:
+    """``EXISTS`` over no row of ``table`` naming every column of it: a statement holding it
+    fails when the table or one of its columns is missing (every database resolves the names)."""
+    return sa.select(*table.c).where(sa.false()).exists()
+
+
 def _tables_complete(conn: sa.Connection) -> bool:
-    """Whether rowferry's tables exist with every column (a query that returns no row)."""
-    tables = list(metadata.tables.values())
-    joined: sa.FromClause = tables[0]
-    for table in tables[1:]:
-        joined = joined.join(table, sa.true())
-    probe = sa.select(*(c for t in tables for c in t.c)).select_from(joined).where(sa.false())
+    """Whether rowferry's tables exist with every column (a query that reads no row)."""
+    probe = sa.select(*(_columns_probe(t) for t in metadata.tables.values()))
     try:
         conn.execute(probe).all()
     except sa.exc.DBAPIError:
@@ -246,13 +248,14 @@ def begin_trip(
 
 
 def _read_probing(conn: sa.Connection, name: str) -> MigrationState | None:
-    """:func:`read` with the lock, in a statement that also names every column of the
-    quarantine table (an ``EXISTS`` over no row): when it fails, a table or a column is
-    missing, and :func:`ensure_table` creates or upgrades them before the plain read."""
-    from .quarantine import quarantine_table
+    """:func:`read` with the lock, in a statement that also probes rowferry's other tables
+    (:func:`_columns_probe`): when it fails, a table or a column is missing, and
+    :func:`ensure_table` creates or upgrades them before the plain read."""
+    from . import quarantine  # noqa: F401  (registers its table in ``metadata``)
 
-    probe = sa.select(*quarantine_table.c).where(sa.false()).exists().label("rf_tables")
-    stmt = sa.select(*_t.c, probe).where(_t.c.name == name).with_for_update()
+    others = [t for t in metadata.tables.values() if t is not _t]
+    probes = [_columns_probe(t).label(f"rf_probe_{i}") for i, t in enumerate(others)]
+    stmt = sa.select(*_t.c, *probes).where(_t.c.name == name).with_for_update()
     try:
         row = conn.execute(stmt).mappings().first()
     except sa.exc.DBAPIError:
