@@ -13,6 +13,13 @@ Per chunk, on the one connection (source and target are the same database):
    driven from the root's key range on every database;
 3. the checkpoint (compare-and-set), then COMMIT, as on the Python path.
 
+On PostgreSQL each chunk's transaction starts with ``SET LOCAL jit = off``. A chunk's INSERT is
+planned anew each time, and once a chunk is large enough for its estimated cost to pass
+``jit_above_cost`` (about 4,000 reference orders), the server compiles it to machine code
+first: 30-40 ms per chunk measured here, more than the compiled code saves in a chunk of half a
+second, and 8-9 s over the 235 chunks of 1,000,000 orders. ``SET LOCAL`` ends with the
+transaction, so the connection goes back to the pool with the server's own setting.
+
 If the database rejects the INSERT (a duplicate under ``on_conflict="error"``, a value too long
 for a column ...), the chunk is rolled back and processed again on the Python path, which finds
 the rejected rows by bisection and quarantines them: the same outcome, row for row.
@@ -210,11 +217,21 @@ class PushdownProcessor:
         """The most root rows "auto" gives a chunk: it holds none in the client."""
         return defaults.MAX_PUSHDOWN_CHUNK_SIZE
 
+    def _settings(self) -> None:
+        """Settings for the chunk's statements: per server connection on MySQL, per
+        transaction (``SET LOCAL``) on PostgreSQL."""
+        if self.statements.dialect == "mysql":
+            self._lift_mysql_limits()
+        elif self.statements.dialect == "postgresql" and self._has_jit():
+            self.conn.exec_driver_sql("SET LOCAL jit = off")
+
+    def _has_jit(self) -> bool:
+        """PostgreSQL 11 and later have ``jit``."""
+        return (self.conn.dialect.server_version_info or (0,)) >= (11,)
+
     def _lift_mysql_limits(self) -> None:
         """MariaDB/MySQL cut JSON_ARRAYAGG at group_concat_max_len (1 MiB) with a mere
         warning, leaving invalid JSON: lift the limit once per server connection."""
-        if self.statements.dialect != "mysql":
-            return
         dbapi = self.conn.connection.dbapi_connection
         if dbapi is not None and id(dbapi) != self._lifted:
             self.conn.exec_driver_sql("SET SESSION group_concat_max_len = 4294967295")
@@ -229,7 +246,7 @@ class PushdownProcessor:
         lease_until: Any,
     ) -> tuple[Outcome, state.MigrationState]:
         started = time.monotonic()
-        self._lift_mysql_limits()
+        self._settings()
         rows, first_key, last_key = self.statements.read_end(self.conn, after, limit)
         if first_key is None or last_key is None:
             self.conn.rollback()
