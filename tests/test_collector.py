@@ -116,8 +116,8 @@ def test_cycles_a_transform_leaves_are_collected_chunk_by_chunk(url: str, tmp_pa
     assert peak < 12_000_000, peak
 
 
-@pytest.mark.usefixtures("settings")
-def test_a_full_collection_runs_after_every_tenth_chunk(url: str) -> None:
+def _collections_between_chunks(url: str) -> list[str]:
+    """Which collections ran after each chunk of a trip of 40-row chunks."""
     gc.set_threshold(700, 10, 10)
     events: list[str] = []
 
@@ -134,7 +134,28 @@ def test_a_full_collection_runs_after_every_tenth_chunk(url: str) -> None:
     assert chunks >= 2 * defaults.GC_FULL_EVERY_CHUNKS
     # what ran between the end of the previous chunk and the report of each chunk
     between = "|".join(events).split("chunk")[:chunks]
+    assert all("gc0" in part or "gc2" in part for part in between)  # one after each chunk
+    return between
+
+
+@pytest.mark.usefixtures("settings")
+def test_a_full_collection_runs_after_every_tenth_chunk_when_time_allows(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(defaults, "GC_FULL_MAX_SHARE", 1e9)  # any time since the last is enough
+    between = _collections_between_chunks(url)
     full = [i + 1 for i, part in enumerate(between) if "gc2" in part]
     every = defaults.GC_FULL_EVERY_CHUNKS
-    assert [n for n in full if n % every == 0] == list(range(every, chunks + 1, every))
-    assert all("gc0" in part or "gc2" in part for part in between)  # one after each chunk
+    assert [n for n in full if n % every == 0] == list(range(every, len(between) + 1, every))
+
+
+@pytest.mark.usefixtures("settings")
+def test_full_collections_are_spaced_to_a_share_of_the_time(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the first full collection (tenth chunk), the next waits until the time since it is
+    at least its own duration over the share: here a millionth, so not within this trip."""
+    monkeypatch.setattr(defaults, "GC_FULL_MAX_SHARE", 1e-6)
+    between = _collections_between_chunks(url)
+    ours = [i + 1 for i, part in enumerate(between) if part.endswith("gc2|")]
+    assert ours == [defaults.GC_FULL_EVERY_CHUNKS]

@@ -16,15 +16,19 @@ The threshold counts containers made minus containers freed, so a transform that
 garbage in cycles (an object pointing back at its parent) would now keep up to 100,000 of
 them before a collection. :func:`after_chunk` bounds that to one chunk's worth: the trip calls
 it after each committed chunk, and a young collection then visits only what was made since the
-last one. Every :data:`defaults.GC_FULL_EVERY_CHUNKS` chunks it runs a full collection instead:
-the little cyclic garbage that reaches the oldest generation (the libraries' own) otherwise
-waits for CPython's rare full collections and held pages of memory meanwhile (peak RSS grew
-from 119 to 123 MB over 300,000 orders without it, and stayed at 118 with it).
+last one. Now and then it runs a full collection instead: the little cyclic garbage that
+reaches the oldest generation (the libraries' own) otherwise waits for CPython's rare full
+collections and held pages of memory meanwhile (peak RSS grew from 119 to 123 MB over 300,000
+orders without it, and stayed at 118 with it). A full collection runs after at least
+:data:`defaults.GC_FULL_EVERY_CHUNKS` chunks, and only once the time since the last one is long
+enough for it to cost at most :data:`defaults.GC_FULL_MAX_SHARE` of the time: it visits the whole
+heap of the libraries (75-100 ms here), however little the chunks made.
 """
 
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -43,8 +47,25 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def after_chunk(chunks: int) -> None:
-    """After the ``chunks``-th chunk: a young collection of the cycles it left, or a full one
-    every :data:`defaults.GC_FULL_EVERY_CHUNKS` chunks (see the module's docstring)."""
-    if gc.isenabled():
-        gc.collect(2 if chunks % defaults.GC_FULL_EVERY_CHUNKS == 0 else 0)
+class AfterChunks:
+    """The collections after the chunks of one trip or verify (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self._chunks = 0  # since the last full collection
+        self._last_full = time.monotonic()
+        self._full_seconds = 0.0  # what the last full collection took
+
+    def collect(self) -> None:
+        """After a chunk: a young collection of the cycles it left, or now and then a full one."""
+        if not gc.isenabled():
+            return
+        self._chunks += 1
+        started = time.monotonic()
+        spaced = started - self._last_full >= self._full_seconds / defaults.GC_FULL_MAX_SHARE
+        if self._chunks < defaults.GC_FULL_EVERY_CHUNKS or not spaced:
+            gc.collect(0)
+            return
+        gc.collect(2)
+        self._last_full = time.monotonic()
+        self._full_seconds = self._last_full - started
+        self._chunks = 0

@@ -60,7 +60,10 @@ RETRY_MAX_WAIT_SECONDS = 2.0
 #: they cost almost nothing, and the garbage they would find (rare: rows are freed by reference
 #: counting) waits a little longer.
 GC_YOUNG_THRESHOLD = 100_000
-#: ... and every this many chunks a full collection runs (about 45 ms on the reference job's
-#: heap, so about 2 % of ten 0.2 s chunks), so that cyclic garbage does not pile up in the
-#: oldest generation between CPython's own rare full collections.
+#: ... and at most every this many chunks a full collection runs, so that cyclic garbage does
+#: not pile up in the oldest generation between CPython's own rare full collections ...
 GC_FULL_EVERY_CHUNKS = 10
+#: ... and no more often than keeps full collections to this share of the time: one took 75-100
+#: ms on this machine even in a pushed-down trip (the heap of SQLAlchemy and the driver, 78,000
+#: objects), 1.6-2.0 % of ten 0.5 s chunks, and 2 s over 1,000,000 orders pushed down.
+GC_FULL_MAX_SHARE = 0.01

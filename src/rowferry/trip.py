@@ -146,6 +146,7 @@ class Trip:
         timer = ChunkTimer(sizer.size, self.current.seconds_per_row)
         self.processor.next_limit = lambda: sizer.size
         self.after = cursor.decode(self.current.cursor_json)
+        collections = collector.AfterChunks()
         while True:
             limit = self._next_limit(sizer)
             if progress.chunks == 0:
@@ -158,7 +159,7 @@ class Trip:
                 return self._result("stopped", reason, progress)
             t0 = time.monotonic()
             outcome = self._retrying(progress)(self._attempt_chunk, timer, limit)
-            collector.after_chunk(progress.chunks + 1)
+            collections.collect()
             seconds = time.monotonic() - t0
             if outcome.rows:
                 self._record(outcome, seconds, progress, on_chunk)

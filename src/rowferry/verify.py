@@ -131,6 +131,7 @@ class _Verifier:
         self.report.target_rows = self._count(self.target.table, None)
         self.report.quarantined = len(self.quarantined)
         after: Key | None = None
+        collections = collector.AfterChunks()
         while True:
             rows = [dict(r._mapping) for r in self.src.execute(self._source_select(after))]
             self._release()
@@ -139,7 +140,7 @@ class _Verifier:
             keys = [tuple(r[n] for n in self.key_names) for r in rows]
             self._check_range(after, keys, rows)
             self._release()
-            collector.after_chunk(self.report.ranges)
+            collections.collect()
             after = keys[-1]
             if len(rows) < self.range_size:
                 break
