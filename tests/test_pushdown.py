@@ -145,11 +145,13 @@ def test_auto_sized_pushed_down_chunks_grow_past_the_python_ceiling(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pushed-down chunks hold no rows in the client: "auto" grows them past MAX_CHUNK_SIZE,
-    which still bounds the Python path's chunks."""
+    which still bounds the Python path's chunks. The size is a bound parameter, so a chunk of a
+    new size sends the same statement (compiled once, prepared by the driver)."""
     monkeypatch.setattr(rowferry.defaults, "CHUNK_SIZE", 50)
     monkeypatch.setattr(rowferry.defaults, "MAX_CHUNK_SIZE", 50)
     reference.build(db_url, orders=1000)
     engine = sa.create_engine(db_url)
+    seen = _statements(engine)
     sizes: dict[str, list[int]] = {}
 
     def record(done: rowferry.ChunkDone) -> None:
@@ -162,6 +164,8 @@ def test_auto_sized_pushed_down_chunks_grow_past_the_python_ceiling(
     engine.dispose()
     assert max(sizes[order_history.pushdown_migration.name]) > 50  # doubled at least once
     assert max(sizes[order_history.migration.name]) == 50
+    ends = {s for s in seen if "LIMIT" in s and "count(" in s.lower()}
+    assert len(ends) == 2, ends  # the first chunk's (no cursor yet), then every other's
 
 
 def _type_tables(meta: sa.MetaData, dialect: str) -> None:
