@@ -14,7 +14,7 @@ lowers a threshold the application set higher, and leaves a disabled collector d
 
 The threshold counts containers made minus containers freed, so a transform that leaves
 garbage in cycles (an object pointing back at its parent) would now keep up to 100,000 of
-them before a collection. :func:`after_chunk` bounds that to one chunk's worth: the trip calls
+them before a collection. :class:`AfterChunks` bounds that to one chunk's worth: the trip calls
 it after each committed chunk, and a young collection then visits only what was made since the
 last one. Now and then it runs a full collection instead: the little cyclic garbage that
 reaches the oldest generation (the libraries' own) otherwise waits for CPython's rare full

@@ -17,7 +17,7 @@ On PostgreSQL each chunk's transaction starts with ``SET LOCAL jit = off``. A ch
 planned anew each time, and once a chunk is large enough for its estimated cost to pass
 ``jit_above_cost`` (about 4,000 reference orders), the server compiles it to machine code
 first: 30-40 ms per chunk measured here, more than the compiled code saves in a chunk of half a
-second, and 8-9 s over the 235 chunks of 1,000,000 orders. ``SET LOCAL`` ends with the
+second, and 8-9 s over the 245 chunks of a 1,000,000-order trip. ``SET LOCAL`` ends with the
 transaction, so the connection goes back to the pool with the server's own setting.
 
 If the database rejects the INSERT (a duplicate under ``on_conflict="error"``, a value too long
