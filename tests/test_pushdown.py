@@ -666,7 +666,12 @@ def test_postgresql_chunks_are_not_jit_compiled_and_the_connection_keeps_its_set
     url = make_db("postgresql")
     reference.build(url, orders=300)
     engine = sa.create_engine(url, pool_size=1)
-    sa.event.listen(engine, "connect", lambda dbapi, record: dbapi.cursor().execute("SET jit = on"))
+
+    def jit_on(dbapi: Any, record: Any) -> None:  # the session's own setting, committed
+        dbapi.cursor().execute("SET jit = on")
+        dbapi.commit()
+
+    sa.event.listen(engine, "connect", jit_on)
     during: list[str] = []
 
     def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:

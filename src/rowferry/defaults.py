@@ -65,5 +65,5 @@ GC_YOUNG_THRESHOLD = 100_000
 GC_FULL_EVERY_CHUNKS = 10
 #: ... and no more often than keeps full collections to this share of the time: one took 75-100
 #: ms on this machine even in a pushed-down trip (the heap of SQLAlchemy and the driver, 78,000
-#: objects), 1.6-2.0 % of ten 0.5 s chunks, and 2 s over 1,000,000 orders pushed down.
+#: objects), 1.5-2.0 % of ten 0.5 s chunks, and 2 s over 1,000,000 orders pushed down.
 GC_FULL_MAX_SHARE = 0.01

@@ -45,10 +45,10 @@ def chunk_select(
         stmt = stmt.where(plan.where)
     if after is not None:
         stmt = stmt.where(cursor.after(plan.key, after))
-    return stmt.order_by(*plan.key).suffix_with(_limit(limit))
+    return stmt.order_by(*plan.key).suffix_with(limit_clause(limit))
 
 
-def _limit(rows: int) -> sa.TextClause:
+def limit_clause(rows: int) -> sa.TextClause:
     """``LIMIT :rf_limit``, a suffix (SQLAlchemy's ``.limit()`` adds ``OFFSET 0`` on SQLite, and
     rowferry never sends OFFSET) with the size as a bound parameter: "auto" changes the size at
     nearly every chunk, and a size written into the text made each chunk a statement of its own,

@@ -212,7 +212,7 @@ class _Verifier:
             stmt = stmt.group_by(*self.holding).order_by(*self.holding)
             page = [
                 (tuple(r[:-1]), int(r[-1]))
-                for r in self.dst.execute(stmt.suffix_with(f"LIMIT {int(self.range_size)}"))
+                for r in self.dst.execute(stmt.suffix_with(reading.limit_clause(self.range_size)))
             ]
             if not page:
                 return
