@@ -99,9 +99,9 @@ SELECT c.relname,
        'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
        'not_null', a.attnotnull, 'default', pg_get_expr(d.adbin, d.adrelid),
        'identity', a.attidentity, 'generated', a.attgenerated,
-       'collated', a.attcollation <> t.typcollation) ORDER BY a.attnum)
+       'collated', a.attcollation <> (SELECT t.typcollation FROM pg_catalog.pg_type t
+                                      WHERE t.oid = a.atttypid)) ORDER BY a.attnum)
    FROM pg_catalog.pg_attribute a
-   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
    LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
   (SELECT json_agg(json_build_object(
@@ -117,7 +117,7 @@ SELECT c.relname,
    WHERE x.indrelid = c.oid)
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(%(names)s) AND {schema}
+WHERE c.relkind IN ('r', 'p') AND c.relname IN ({names}) AND {schema}
 """
 _PG_IN_SCHEMA = "n.nspname = %(schema)s"
 _PG_VISIBLE = "pg_catalog.pg_table_is_visible(c.oid) AND n.nspname <> 'pg_catalog'"
@@ -131,8 +131,13 @@ _PG_NOT_PLAIN = ("interval", "bit varying")
 def _postgresql(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_Found]:
     if (conn.dialect.server_version_info or (0,)) < (11,):
         raise _NotPlain("PostgreSQL before 11 has no pg_index.indnkeyatts")
-    sql = _PG_STATEMENT.format(schema=_PG_IN_SCHEMA if schema else _PG_VISIBLE)
-    rows = conn.exec_driver_sql(sql, {"names": names, "schema": schema}).all()
+    if not names:
+        return []
+    # a parameter per name: psycopg's first text array would cost compiling a regular expression
+    marks = ", ".join(f"%(t{i})s" for i in range(len(names)))
+    sql = _PG_STATEMENT.format(names=marks, schema=_PG_IN_SCHEMA if schema else _PG_VISIBLE)
+    params = {f"t{i}": name for i, name in enumerate(names)}
+    rows = conn.exec_driver_sql(sql, {**params, "schema": schema}).all()
     return [_pg_table(conn.dialect, *row) for row in rows]
 
 
