@@ -12,13 +12,20 @@ time in a profile, for its ``str.format`` over six attributes), ``escape_date`` 
 ``Decimal2Literal`` give; every other value except integers and NULL by PyMySQL's own escaping.
 So its SQL is what ``executemany`` would have sent. With mysqlclient every value is rendered by
 its C ``literal``.
+
+With PyMySQL a chunk is rendered column by column: a column whose values are all of one type
+(NULLs aside) goes through one ``map`` of a C-level function (``str`` for integers, a format for
+strings that need no escape, ``isoformat`` for datetimes ...). Value by value, the type checks
+of :meth:`_PyMySQL.literal` were 60 % of a plain copy's writing time into MariaDB.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
+from operator import attrgetter, methodcaller
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +37,13 @@ _MARGIN = 1024
 #: ``SERVER_STATUS_NO_BACKSLASH_ESCAPES`` in the server status flags
 _NO_BACKSLASH_ESCAPES = 512
 _INFO_KEY = "rowferry_max_statement_bytes"
+#: the characters :func:`quote` escapes (with backslash escapes on)
+_ESCAPED = re.compile(r"[\\'\x00\n\r\x1a]")
+_QUOTED = "'{}'".format
+_DECIMAL = "{:f}".format
+_ROW = "({})".format
+_ISO_SPACE = methodcaller("isoformat", " ")
+_TZINFO = attrgetter("tzinfo")
 
 
 def supports(conn: sa.Connection) -> bool:
@@ -51,7 +65,7 @@ def write(conn: sa.Connection, head: str, clause: str, rows: list[tuple[Any, ...
     affected = 0
     cursor = driver.cursor()  # type: ignore[union-attr]
     try:
-        for statement in _statements(prefix, suffix, (render.row(row) for row in rows), limit):
+        for statement in _statements(prefix, suffix, render.rows(rows), limit):
             affected += cursor.execute(statement)
     except conn.dialect.loaded_dbapi.Error as exc:
         error = conn.dialect.loaded_dbapi.Error
@@ -96,6 +110,9 @@ class _MySQLdb:
     def row(self, values: Sequence[Any]) -> bytes:
         return b"(" + b",".join([self.literal(v) for v in values]) + b")"
 
+    def rows(self, rows: Sequence[Sequence[Any]]) -> list[bytes]:
+        return [self.row(row) for row in rows]
+
 
 class _PyMySQL:
     """SQL literals for one PyMySQL connection, the way its ``escape`` renders them."""
@@ -110,10 +127,53 @@ class _PyMySQL:
             self.encoding, "surrogateescape"
         )
 
+    def rows(self, rows: Sequence[Sequence[Any]]) -> list[bytes]:
+        """:meth:`row` of each row, rendered column by column."""
+        columns = [self._column(values) for values in zip(*rows, strict=True)]
+        texts = map(_ROW, map(",".join, zip(*columns, strict=True)))
+        return list(map(methodcaller("encode", self.encoding, "surrogateescape"), texts))
+
+    def _column(self, values: Sequence[Any]) -> Sequence[str]:
+        """The literals of one column's values: at C speed when they are of one type (or
+        NULL), else value by value."""
+        kinds = set(map(type, values))
+        present = values
+        if len(kinds) == 2 and type(None) in kinds:
+            kinds.discard(type(None))
+            present = [v for v in values if v is not None]
+        rendered = self._same_type(kinds.pop(), present) if len(kinds) == 1 else None
+        if rendered is None:
+            return list(map(self.literal, values))
+        if present is values:
+            return rendered
+        literals = iter(rendered)
+        return ["NULL" if v is None else next(literals) for v in values]
+
+    def _same_type(self, kind: type, values: Sequence[Any]) -> list[str] | None:
+        """What :meth:`literal` gives for each of ``values``, all of type ``kind``; ``None``
+        for a type it renders value by value."""
+        if kind is int:
+            return list(map(str, values))
+        if kind is str:
+            return list(map(self._string(values), values))
+        if kind is dt.datetime and set(map(_TZINFO, values)) == {None}:
+            return list(map(_QUOTED, map(_ISO_SPACE, values)))
+        if kind is dt.date:
+            return list(map(_QUOTED, map(dt.date.isoformat, values)))
+        if kind is Decimal and all(map(Decimal.is_finite, values)):
+            return list(map(_DECIMAL, values))
+        return None
+
+    def _string(self, values: Sequence[str]) -> Callable[[str], str]:
+        """How to quote a column of strings: with no escape when none of them needs one."""
+        if self.backslashes:
+            return quote if any(map(_ESCAPED.search, values)) else _QUOTED
+        return _doubled if any("'" in v for v in values) else _QUOTED
+
     def literal(self, value: Any) -> str:
         kind = type(value)
         if kind is str:
-            return quote(value) if self.backslashes else "'" + value.replace("'", "''") + "'"
+            return quote(value) if self.backslashes else _doubled(value)
         if value is None:
             return "NULL"
         if kind is int:
@@ -146,3 +206,8 @@ def quote(text: str) -> str:
     if "\x1a" in text:
         text = text.replace("\x1a", "\\Z")
     return "'" + text + "'"
+
+
+def _doubled(text: str) -> str:
+    """``text`` as a string literal with backslash escapes off (``NO_BACKSLASH_ESCAPES``)."""
+    return "'" + text.replace("'", "''") + "'"
