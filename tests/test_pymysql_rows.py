@@ -173,17 +173,26 @@ def _killed_mid_result(
     """Read two million generated rows; once the first row is parsed, another connection
     KILLs this one's QUERY or CONNECTION. The error, the rows parsed before it, and whether
     the connection is still open."""
-    result_class = pymysql_rows._Result if cls is pymysql_rows.Connection else MySQLResult
-    parse = result_class._read_row_from_packet
     parsed = [0]
     first_row = threading.Event()
+    if cls is pymysql_rows.Connection:  # its loop parses each row's bytes with _parse_row
+        parse_row = pymysql_rows._Result._parse_row
 
-    def counting(self: Any, packet: Any) -> Any:
-        parsed[0] += 1
-        first_row.set()
-        return parse(self, packet)
+        def counting_row(data: bytes, pos: int, columns: Any) -> Any:
+            parsed[0] += 1
+            first_row.set()
+            return parse_row(data, pos, columns)
 
-    monkeypatch.setattr(result_class, "_read_row_from_packet", counting)
+        monkeypatch.setattr(pymysql_rows._Result, "_parse_row", staticmethod(counting_row))
+    else:
+        parse = MySQLResult._read_row_from_packet
+
+        def counting(self: Any, packet: Any) -> Any:
+            parsed[0] += 1
+            first_row.set()
+            return parse(self, packet)
+
+        monkeypatch.setattr(MySQLResult, "_read_row_from_packet", counting)
     conn = _connect(cls, url)
     admin = _connect(pymysql.connections.Connection, url)
     cursor = conn.cursor()

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import partial
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter, is_not
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +35,7 @@ _INT_RANGES = {
     "int8": (-(2**63), 2**63 - 1),
 }
 _not_none = partial(is_not, None)
+_NONE = type(None)
 _tzinfo = attrgetter("tzinfo")
 
 
@@ -78,21 +79,27 @@ def binary_types(
     table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> list[str] | None:
     """The dumper names of a binary COPY of ``rows`` into ``columns``, or ``None``: use text."""
+    forms = [_form(table.c[column].type) for column in columns]
+    if None in forms:
+        return None
+    by_column = zip(*rows, strict=True) if rows else [()] * len(columns)
     names = []
-    for i, column in enumerate(columns):
-        form = _form(table.c[column].type)
-        if form is None:
-            return None
+    for form, values in zip(forms, by_column, strict=True):
+        assert form is not None
         name, python = form
-        values = list(filter(_not_none, map(itemgetter(i), rows)))
-        if values and not _fits(name, python, values):
+        kinds = set(map(type, values))
+        if _NONE in kinds:
+            kinds.discard(_NONE)
+            values = tuple(filter(_not_none, values))
+        if kinds and not _fits(name, python, kinds, values):
             return None
         names.append(name)
     return names
 
 
-def _fits(name: str, python: type, values: list[Any]) -> bool:
-    if set(map(type, values)) != {python}:
+def _fits(name: str, python: type, kinds: set[type], values: Sequence[Any]) -> bool:
+    """Whether ``values`` (none of them None, all of ``kinds``) take this binary form."""
+    if kinds != {python}:
         return False
     if name in _INT_RANGES:
         low, high = _INT_RANGES[name]

@@ -7,7 +7,7 @@ transform raises is set aside as a :class:`Failure` (for the quarantine); the ot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -50,9 +50,14 @@ def apply(
 ) -> Transformed:
     """The target rows for one chunk's root rows, grouped by root row, in root-key order."""
     result = Transformed()
+    transform = migration.transform
+    if transform is None:  # each root row copied as it is: nothing can fail
+        outputs = [[row] for row in rows]
+        result.groups = list(map(Group, keys(rows, key_columns), rows, outputs))
+        return result
     for row, rel, key in zip(rows, related, keys(rows, key_columns), strict=True):
         try:
-            result.groups.append(Group(key, row, _outputs(migration, row, rel)))
+            result.groups.append(Group(key, row, _outputs(transform, row, rel)))
         except Exception as exc:  # the user's transform: any exception is this row's problem
             result.failures.append(Failure(key, f"transform: {type(exc).__name__}: {exc}", row))
     return result
@@ -66,10 +71,8 @@ def keys(rows: Sequence[Row], key_columns: Sequence[str]) -> list[Key]:
     return list(map(itemgetter(*key_columns), rows))
 
 
-def _outputs(migration: Migration, row: Row, rel: Related) -> list[Row]:
-    if migration.transform is None:
-        return [row]
-    out: Any = migration.transform(row, rel)
+def _outputs(transform: Callable[[Row, Related], Any], row: Row, rel: Related) -> list[Row]:
+    out: Any = transform(row, rel)
     if out is None:
         return []
     if isinstance(out, dict):

@@ -4,8 +4,9 @@ Values are prepared per column: dicts and lists become JSON documents (see
 :mod:`rowferry.documents`), other values go through the column type's own bind processing
 (needed by SQLite for decimals and datetimes). A column none of whose values in the chunk needs
 that (no bind processing, no document, no value sent as text) is passed as it is: the rows'
-tuples are built by ``operator.itemgetter`` and a column's value types found by ``map(type)``,
-both in C, where calling a Python function per value was about a tenth of a plain copy's time.
+tuples are built by ``operator.itemgetter``, the columns by one ``zip`` and a column's value
+types found by ``map(type)``, all in C, where calling a Python function per value was about a
+tenth of a plain copy's time.
 The dialect then writes all rows in one bulk operation: executemany on SQLite, multi-row INSERT
 on MySQL/MariaDB, COPY on PostgreSQL.
 """
@@ -87,18 +88,16 @@ class Writer:
         """The driver parameters of ``rows``: one tuple per row, in the order of ``columns``."""
         get = itemgetter(*columns)
         values = [(get(row),) for row in rows] if len(columns) == 1 else list(map(get, rows))
-        prepared: dict[int, list[Any]] = {}
+        if not values:
+            return values
+        by_column: list[Sequence[Any]] = list(zip(*values, strict=True))
+        prepared = False
         for i, column in enumerate(columns):
             prepare = self._preparer(column)
-            if prepare.needed(set(map(type, map(itemgetter(i), values)))):
-                prepared[i] = list(map(prepare, map(itemgetter(i), values)))
-        if not prepared:
-            return values
-        by_column = [
-            prepared[i] if i in prepared else list(map(itemgetter(i), values))
-            for i in range(len(columns))
-        ]
-        return list(zip(*by_column, strict=True))
+            if prepare.needed(set(map(type, by_column[i]))):
+                by_column[i] = list(map(prepare, by_column[i]))
+                prepared = True
+        return list(zip(*by_column, strict=True)) if prepared else values
 
     def _preparer(self, column: str) -> Prepare:
         if column not in self._prepare:
@@ -161,9 +160,12 @@ def _by_columns(rows: Sequence[Row]) -> dict[tuple[str, ...], list[Row]]:
     """Rows grouped by their set of columns (nearly always a single group)."""
     if not rows:
         return {}
-    first = rows[0].keys()
-    if all(map(first.__eq__, map(dict.keys, rows))):  # the usual case, checked in C
-        return {tuple(first): list(rows)}
+    first = tuple(rows[0])
+    # the usual case, checked in C: the same columns in the same order, else in any order
+    if all(map(first.__eq__, map(tuple, rows))) or all(
+        map(rows[0].keys().__eq__, map(dict.keys, rows))
+    ):
+        return {first: list(rows)}
     groups: dict[tuple[str, ...], list[Row]] = {}
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
