@@ -252,6 +252,10 @@ def test_rows_rendered_column_by_column_are_what_each_value_renders_as(
         [dt.date(2024, 2, 29), dt.date(7, 1, 1), None, dt.date(2000, 1, 1)],
         [Decimal("12.50"), Decimal("-0.00"), Decimal("1E+3"), Decimal("5.0E-10")],
         [Decimal("1"), Decimal("NaN"), None, Decimal("2")],  # NaN: value by value
+        [Decimal("1.10"), None, Decimal("-3"), None],
+        [None, dt.datetime(2024, 2, 29, 1, 2, 3, 4), None, dt.datetime(2024, 3, 1)],
+        [None, "back\\slash", "{braces} {0} {:f}", None],
+        ["{}", "{0}", "}{", "%s"],
         [True, False, None, True],
         [1, "1", 1.5, None],
         [None, None, None, None],
