@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from rowferry import HasMany, Migration, Target, packed, schema
 from rowferry.connections import create_engine
 from rowferry.dialects import dialect_for
-from rowferry.reading import Chunk, ChunkReader, lookup_match
+from rowferry.reading import Chunk, ChunkReader, _RelationLoader
 
 HAS_MYSQLCLIENT = importlib.util.find_spec("MySQLdb") is not None
 
@@ -116,7 +116,7 @@ def test_a_cut_group_is_detected_and_the_relation_read_with_the_plain_query(
         rel = reader.plan.relations[0]
         small = dataclasses.replace(reader.packing(rel), max_len=40)  # type: ignore[type-var]
         with pytest.raises(packed.Incomplete):
-            small.fetch(conn, lookup_match(rel, [(1,), (2,)]))
+            small.fetch(conn, [(1,), (2,)])
         reader._packings[id(rel)] = small
         found = reader.read(conn, None, 10)
     engine.dispose()
@@ -143,3 +143,67 @@ def test_only_mariadb_through_pymysql_packs(db_url: str) -> None:
         with engine.connect() as conn:
             assert dialect_for(conn).packs_relations() == url.startswith("mysql+pymysql")
         engine.dispose()
+
+
+def _sent(engine: sa.Engine) -> list[tuple[str, Any]]:
+    """The statements (and parameters) the engine sends from now on."""
+    sent: list[tuple[str, Any]] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        sent.append((statement, params))
+
+    return sent
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_integer_keys_are_written_as_literals_and_other_keys_stay_parameters(
+    mariadb_url: str, pack: bool
+) -> None:
+    engine = create_engine(mariadb_url)
+    with engine.connect() as conn:
+        reader = _reader(conn, pack=pack)
+        rel = reader.plan.relations[0]
+        loader = _RelationLoader(conn, reader.dialect, reader.packing)
+        sent = _sent(engine)
+        as_ints = loader._rows(rel, [(1,), (2,)])
+        as_text = loader._rows(rel, [("1",), ("2",)])  # compared by MariaDB as numbers
+        as_bools = loader._rows(rel, [(True,)])  # 1: not written as the literal True
+    engine.dispose()
+    assert [r["id"] for r in as_ints] == [2, 1, 3] and as_text == as_ints
+    assert [r["id"] for r in as_bools] == [2, 1]
+    (ints_sql, ints_params), (text_sql, text_params), (bool_sql, bool_params) = sent
+    assert "IN (1, 2)" in ints_sql and not ints_params
+    assert "IN (1, 2)" not in text_sql and sorted(text_params.values()) == ["1", "2"]
+    assert list(bool_params.values()) == [True]
+    if pack:  # compiled once, then each call writes its own keys in
+        assert ints_sql.startswith("SET STATEMENT group_concat_max_len")
+        assert reader.packing(rel)._compiled  # type: ignore[union-attr]
+
+
+def test_packed_rows_looked_up_by_a_composite_key_equal_the_plain_rows(
+    mariadb_url: str,
+) -> None:
+    engine = create_engine(mariadb_url)
+    with engine.connect() as conn:
+        migration = Migration(
+            name="m",
+            source="parent",
+            relations={
+                "kids": HasMany(
+                    "child", foreign_key=["parent_id", "pos"], references=["id", "id"]
+                )
+            },
+            transform=lambda row, related: {"id": row["id"]},
+            target=Target("target", unique_key=["id"]),
+        )
+        plan = schema.resolve_source(conn, migration)
+        rel = plan.relations[0]
+        packing = packed.packing(rel, conn.dialect)
+        assert packing is not None
+        keys = [(1, 1), (1, 2), (2, 1)]
+        found = packing.fetch(conn, keys)
+        plain = _RelationLoader(conn, dialect_for(conn), lambda rel: None)._rows(rel, keys)
+    engine.dispose()
+    assert [r["id"] for r in plain] == [2, 1, 3]
+    assert _typed([{"kids": found}]) == _typed([{"kids": plain}])

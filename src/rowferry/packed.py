@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import _Binary
 
+from .dialects import int_literals
 from .schema import RelationPlan
 from .spec import Row
 from .sql_documents import ordered_json_agg
@@ -78,13 +80,37 @@ class Packing:
         rows = ordered_json_agg(sa.func.JSON_ARRAY(*self.fields), *self.rel.order_by)
         return sa.select(sa.func.count(), rows).where(match).group_by(*lookup).order_by(*lookup)
 
-    def fetch(self, conn: sa.Connection, match: sa.ColumnElement[bool]) -> list[Row]:
-        """The child rows that ``match``, in the plain query's order."""
-        compiled = self.select(match).compile(
-            dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        sql = _LIFT.format(int(self.max_len)) + compiled.string
-        return self.unpack(conn.exec_driver_sql(sql, compiled.params).all())
+    #: the packed statement compiled for each SQLAlchemy dialect and way of writing the keys
+    _compiled: dict[tuple[int, bool], SQLCompiler] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def fetch(self, conn: sa.Connection, keys: Sequence[tuple[Any, ...]]) -> list[Row]:
+        """The child rows whose lookup columns hold one of ``keys``, in the plain query's order.
+
+        The statement is compiled once; each call writes its keys into it (as integer literals
+        where they are all integers, see :func:`rowferry.dialects.int_literals`)."""
+        single = len(self.rel.child_columns) == 1
+        values = [k[0] for k in keys] if single else list(keys)
+        compiled = self._compile(conn.dialect, single and int_literals(values))
+        expanded = compiled.construct_expanded_state({"rf_keys": values})
+        sql = _LIFT.format(int(self.max_len)) + expanded.statement
+        return self.unpack(conn.exec_driver_sql(sql, expanded.parameters).all())
+
+    def _compile(self, sa_dialect: sa.Dialect, literal: bool) -> SQLCompiler:
+        found = self._compiled.get((id(sa_dialect), literal))
+        if found is None:
+            lookup = [self.rel.table.c[c] for c in self.rel.child_columns]
+            column = lookup[0] if len(lookup) == 1 else sa.tuple_(*lookup)
+            keys = sa.bindparam(
+                "rf_keys",
+                expanding=True,
+                literal_execute=literal,
+                type_=sa.Integer() if literal else column.type,
+            )
+            found = self.select(column.in_(keys)).compile(dialect=sa_dialect)
+            self._compiled[(id(sa_dialect), literal)] = found
+        return found
 
     def unpack(self, groups: Sequence[Any]) -> list[Row]:
         """Rows from ``(count, packed rows)`` pairs, checking that every group is whole."""

@@ -212,7 +212,7 @@ class _RelationLoader:
         packing = self.packing(rel)
         if packing is not None:
             try:
-                return packing.fetch(self.conn, lookup_match(rel, keys, self.dialect))
+                return packing.fetch(self.conn, keys)
             except packed.Incomplete as exc:
                 log.warning("%s; reading them with the plain query", exc)
         return _as_dicts(self.conn.execute(relation_select(rel, keys, self.dialect)))
