@@ -172,7 +172,7 @@ def test_integer_keys_are_written_as_literals_and_other_keys_stay_parameters(
     engine.dispose()
     assert [r["id"] for r in as_ints] == [2, 1, 3] and as_text == as_ints
     assert [r["id"] for r in as_bools] == [2, 1]
-    (ints_sql, ints_params), (text_sql, text_params), (bool_sql, bool_params) = sent
+    (ints_sql, ints_params), (text_sql, text_params), (_, bool_params) = sent
     assert "IN (1, 2)" in ints_sql and not ints_params
     assert "IN (1, 2)" not in text_sql and sorted(text_params.values()) == ["1", "2"]
     assert list(bool_params.values()) == [True]
@@ -190,9 +190,7 @@ def test_packed_rows_looked_up_by_a_composite_key_equal_the_plain_rows(
             name="m",
             source="parent",
             relations={
-                "kids": HasMany(
-                    "child", foreign_key=["parent_id", "pos"], references=["id", "id"]
-                )
+                "kids": HasMany("child", foreign_key=["parent_id", "pos"], references=["id", "id"])
             },
             transform=lambda row, related: {"id": row["id"]},
             target=Target("target", unique_key=["id"]),

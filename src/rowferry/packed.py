@@ -44,6 +44,8 @@ Decode = Callable[[Any], Any]
 #: statement, without a statement of its own
 _LIFT = "SET STATEMENT group_concat_max_len = {} FOR "
 _NO_LIMIT = 4294967295
+#: where a packed statement's integer keys are written in
+_KEYS_HERE = "rf_packed_keys_here"
 
 
 class Incomplete(Exception):
@@ -80,36 +82,51 @@ class Packing:
         rows = ordered_json_agg(sa.func.JSON_ARRAY(*self.fields), *self.rel.order_by)
         return sa.select(sa.func.count(), rows).where(match).group_by(*lookup).order_by(*lookup)
 
-    #: the packed statement compiled for each SQLAlchemy dialect and way of writing the keys
-    _compiled: dict[tuple[int, bool], SQLCompiler] = field(
+    #: the packed statement compiled once per SQLAlchemy dialect: as text split where integer
+    #: keys are written in, and with the keys as an expanding parameter
+    _compiled: dict[tuple[int, bool], tuple[str, str] | SQLCompiler] = field(
         default_factory=dict, compare=False, repr=False
     )
 
     def fetch(self, conn: sa.Connection, keys: Sequence[tuple[Any, ...]]) -> list[Row]:
         """The child rows whose lookup columns hold one of ``keys``, in the plain query's order.
 
-        The statement is compiled once; each call writes its keys into it (as integer literals
-        where they are all integers, see :func:`rowferry.dialects.int_literals`)."""
+        The statement is compiled once; each call writes its keys in: as integer literals where
+        they are all integers (see :func:`rowferry.dialects.int_literals`), else as parameters."""
         single = len(self.rel.child_columns) == 1
         values = [k[0] for k in keys] if single else list(keys)
-        compiled = self._compile(conn.dialect, single and int_literals(values))
-        expanded = compiled.construct_expanded_state({"rf_keys": values})
-        sql = _LIFT.format(int(self.max_len)) + expanded.statement
-        return self.unpack(conn.exec_driver_sql(sql, expanded.parameters).all())
+        params: dict[str, Any] = {}
+        if single and int_literals(values):
+            head, tail = self._split(conn.dialect)
+            sql = head + ", ".join(map(str, values)) + tail
+        else:
+            expanded = self._expanding(conn.dialect).construct_expanded_state({"rf_keys": values})
+            sql, params = expanded.statement, dict(expanded.parameters)
+        sql = _LIFT.format(int(self.max_len)) + sql
+        return self.unpack(conn.exec_driver_sql(sql, params).all())
 
-    def _compile(self, sa_dialect: sa.Dialect, literal: bool) -> SQLCompiler:
-        found = self._compiled.get((id(sa_dialect), literal))
+    def _split(self, sa_dialect: sa.Dialect) -> tuple[str, str]:
+        """The statement's text before and after its list of keys."""
+        found = self._compiled.get((id(sa_dialect), True))
+        if found is None:
+            column = self.rel.table.c[self.rel.child_columns[0]]
+            match = column.in_([sa.literal_column(_KEYS_HERE)])
+            text = self.select(match).compile(dialect=sa_dialect).string
+            head, tail = text.split(_KEYS_HERE)  # the one place: two parts
+            found = self._compiled[(id(sa_dialect), True)] = (head, tail)
+        assert isinstance(found, tuple)
+        return found
+
+    def _expanding(self, sa_dialect: sa.Dialect) -> SQLCompiler:
+        found = self._compiled.get((id(sa_dialect), False))
         if found is None:
             lookup = [self.rel.table.c[c] for c in self.rel.child_columns]
             column = lookup[0] if len(lookup) == 1 else sa.tuple_(*lookup)
-            keys = sa.bindparam(
-                "rf_keys",
-                expanding=True,
-                literal_execute=literal,
-                type_=sa.Integer() if literal else column.type,
+            keys = sa.bindparam("rf_keys", expanding=True, type_=column.type)
+            found = self._compiled[(id(sa_dialect), False)] = self.select(column.in_(keys)).compile(
+                dialect=sa_dialect
             )
-            found = self.select(column.in_(keys)).compile(dialect=sa_dialect)
-            self._compiled[(id(sa_dialect), literal)] = found
+        assert isinstance(found, SQLCompiler)
         return found
 
     def unpack(self, groups: Sequence[Any]) -> list[Row]:
