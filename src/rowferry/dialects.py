@@ -146,8 +146,9 @@ class MySQLDialect(Dialect):
     def in_list(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
         """Integer keys as literals: PyMySQL and mysqlclient write parameters into the
         statement's text on the client anyway, and a literal skips SQLAlchemy's rendering and
-        the driver's escaping of one parameter each (1,000 keys: 3.4 to 1.9 ms of CPU). The
-        statement stays compiled once (``literal_execute``); other keys stay parameters."""
+        the driver's escaping of one parameter each (a query with 1,000 keys: 3.4 to 1.9 ms of
+        CPU). The statement stays compiled once (``literal_execute``); other keys stay
+        parameters."""
         if not int_literals(values):
             return column.in_(values)
         keys = sa.bindparam(None, values, type_=sa.Integer(), expanding=True, literal_execute=True)
