@@ -205,3 +205,28 @@ def test_packed_rows_looked_up_by_a_composite_key_equal_the_plain_rows(
     engine.dispose()
     assert [r["id"] for r in plain] == [2, 1, 3]
     assert _typed([{"kids": found}]) == _typed([{"kids": plain}])
+
+
+def test_a_packed_statement_with_parameters_of_its_own_takes_its_keys_as_parameters(
+    mariadb_url: str,
+) -> None:
+    engine = create_engine(mariadb_url)
+    with engine.connect() as conn:
+        reader = _reader(conn, pack=True)
+        rel = reader.plan.relations[0]
+        packing = reader.packing(rel)
+        assert packing is not None
+        tagged = dataclasses.replace(
+            packing,
+            names=(*packing.names, "tag"),
+            fields=(*packing.fields, sa.literal("100%")),
+            _compiled={},
+        )
+        sent = _sent(engine)
+        found = tagged.fetch(conn, [(1,), (2,)])
+        plain = _RelationLoader(conn, reader.dialect, lambda rel: None)._rows(rel, [(1,), (2,)])
+    engine.dispose()
+    assert [row.pop("tag") for row in found] == ["100%"] * 3
+    assert _typed([{"kids": found}]) == _typed([{"kids": plain}])
+    (_, params), _ = sent
+    assert "100%" in params.values() and sorted(v for v in params.values() if v != "100%") == [1, 2]

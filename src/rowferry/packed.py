@@ -84,7 +84,7 @@ class Packing:
 
     #: the packed statement compiled once per SQLAlchemy dialect: as text split where integer
     #: keys are written in, and with the keys as an expanding parameter
-    _compiled: dict[tuple[int, bool], tuple[str, str] | SQLCompiler] = field(
+    _compiled: dict[tuple[int, bool], tuple[str, str] | SQLCompiler | None] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -96,25 +96,27 @@ class Packing:
         single = len(self.rel.child_columns) == 1
         values = [k[0] for k in keys] if single else list(keys)
         params: dict[str, Any] = {}
-        if single and int_literals(values):
-            head, tail = self._split(conn.dialect)
-            sql = head + ", ".join(map(str, values)) + tail
+        split = self._split(conn.dialect) if single and int_literals(values) else None
+        if split is not None:
+            sql = split[0] + ", ".join(map(str, values)) + split[1]
         else:
             expanded = self._expanding(conn.dialect).construct_expanded_state({"rf_keys": values})
             sql, params = expanded.statement, dict(expanded.parameters)
         sql = _LIFT.format(int(self.max_len)) + sql
         return self.unpack(conn.exec_driver_sql(sql, params).all())
 
-    def _split(self, sa_dialect: sa.Dialect) -> tuple[str, str]:
-        """The statement's text before and after its list of keys."""
-        found = self._compiled.get((id(sa_dialect), True))
-        if found is None:
+    def _split(self, sa_dialect: sa.Dialect) -> tuple[str, str] | None:
+        """The statement's text before and after its list of keys (``None`` if the statement
+        has parameters of its own: then the keys go in as parameters too)."""
+        key = (id(sa_dialect), True)
+        if key not in self._compiled:
             column = self.rel.table.c[self.rel.child_columns[0]]
             match = column.in_([sa.literal_column(_KEYS_HERE)])
-            text = self.select(match).compile(dialect=sa_dialect).string
-            head, tail = text.split(_KEYS_HERE)  # the one place: two parts
-            found = self._compiled[(id(sa_dialect), True)] = (head, tail)
-        assert isinstance(found, tuple)
+            compiled = self.select(match).compile(dialect=sa_dialect)
+            head, tail = compiled.string.split(_KEYS_HERE)  # the one place: two parts
+            self._compiled[key] = None if compiled.params else (head, tail)
+        found = self._compiled[key]
+        assert not isinstance(found, SQLCompiler)
         return found
 
     def _expanding(self, sa_dialect: sa.Dialect) -> SQLCompiler:
