@@ -306,7 +306,8 @@ def test_every_supported_type_renders_the_same_in_sql_and_in_python(
 
 def test_sqlite_datetimes_not_in_the_stored_form_render_the_same(tmp_path: Any) -> None:
     """SQLAlchemy stores ``YYYY-MM-DD HH:MM:SS.ffffff``; text written by other tools (no
-    fraction, no time) must render in SQL as the Python path renders it too."""
+    fraction, a shorter fraction, no time, a ``T``) must render in SQL as the Python path
+    renders it too, whether it takes the stored form's shortcut (26 characters) or not."""
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'dates.sqlite'}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE events (id INTEGER NOT NULL PRIMARY KEY, at DATETIME)")
@@ -317,7 +318,8 @@ def test_sqlite_datetimes_not_in_the_stored_form_render_the_same(tmp_path: Any) 
         conn.exec_driver_sql(
             "INSERT INTO events VALUES (1, '2024-05-01 10:00:00.000001'), "
             "(2, '2024-05-01 10:00:00'), (3, '2024-05-01'), (4, NULL), "
-            "(5, '1999-12-31 23:59:59.999999')"
+            "(5, '1999-12-31 23:59:59.999999'), (6, '2024-05-01T10:00:00.250000'), "
+            "(7, '2024-05-01 10:00:00.25')"
         )
     for target, pushdown in (("docs_python", False), ("docs_sql", True)):
         migration = Migration(
@@ -339,6 +341,8 @@ def test_sqlite_datetimes_not_in_the_stored_form_render_the_same(tmp_path: Any) 
         "2024-05-01T00:00:00.000000",
         None,
         "1999-12-31T23:59:59.999999",
+        "2024-05-01T10:00:00.250000",
+        "2024-05-01T10:00:00.250000",
     ]
 
 

@@ -216,8 +216,7 @@ class SqlDocuments:
     def _sqlite(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         kind = column.type
         if isinstance(kind, sa.DateTime):
-            whole = sa.func.strftime(_text("%Y-%m-%dT%H:%M:%S"), column)
-            return whole.op("||")(self._fraction(column, 21))
+            return self._sqlite_datetime(column)
         if isinstance(kind, sa.Time):
             return sa.func.substr(column, 1, 8).op("||")(self._fraction(column, 10))
         if isinstance(kind, sa.Boolean):
@@ -228,6 +227,16 @@ class SqlDocuments:
             text = sa.func.printf(_text(f"%.{int(scale)}f"), column)
             return sa.case((column.is_(None), None), else_=sa.func.json(text))
         return column
+
+    def _sqlite_datetime(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """SQLAlchemy stores ``YYYY-MM-DD HH:MM:SS.ffffff``: a value of that length (26
+        characters) needs only its ``T``. Other text (no fraction, no time, written by other
+        tools) goes through ``strftime``, which parses it: 15 % of the whole statement's time
+        on the reference workload when every value took that way."""
+        whole = sa.func.strftime(_text("%Y-%m-%dT%H:%M:%S"), column)
+        parsed = whole.op("||")(self._fraction(column, 21))
+        stored = sa.func.replace(column, _text(" "), _text("T"))
+        return sa.case((sa.func.length(column) == sa.literal_column("26"), stored), else_=parsed)
 
     @staticmethod
     def _fraction(column: sa.ColumnElement[Any], at: int) -> sa.ColumnElement[Any]:
