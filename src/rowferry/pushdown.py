@@ -13,6 +13,15 @@ Per chunk, on the one connection (source and target are the same database):
    driven from the root's key range on every database;
 3. the checkpoint (compare-and-set), then COMMIT, as on the Python path.
 
+On MySQL/MariaDB each chunk's transaction is READ COMMITTED (``SET TRANSACTION``, for that
+transaction only). Under REPEATABLE READ, InnoDB's ``INSERT ... SELECT`` sets shared next-key
+locks on every source row it reads (the root rows and their related rows, with the gaps
+between them) until the chunk commits: a writer of those rows, or of a new related row in such
+a gap, would wait for the chunk. Under READ COMMITTED it reads the source as a consistent read,
+with no locks, as the Python path's plain ``SELECT`` statements do. InnoDB refuses that under
+statement-based binary logging (``log_bin`` on with ``binlog_format=STATEMENT``: error 1665),
+so there the chunks keep the session's level and its locks.
+
 On PostgreSQL each chunk's transaction starts with ``SET LOCAL jit = off``. A chunk's INSERT is
 planned anew each time, and once a chunk is large enough for its estimated cost to pass
 ``jit_above_cost`` (about 4,000 reference orders), the server compiles it to machine code
@@ -99,6 +108,12 @@ def _relation_columns(relations: tuple[RelationPlan, ...]) -> list[sa.Column[Any
     for rel in relations:
         found += [*rel.table.c, *_relation_columns(rel.children)]
     return found
+
+
+def reads_without_locks(log_bin: Any, binlog_format: Any) -> bool:
+    """Whether InnoDB lets a READ COMMITTED ``INSERT ... SELECT`` read its source without locks:
+    not under statement-based binary logging (it refuses the statement there)."""
+    return not int(log_bin or 0) or str(binlog_format).upper() != "STATEMENT"
 
 
 class Bounds(NamedTuple):
@@ -210,7 +225,8 @@ class PushdownProcessor:
         self.fallback = fallback
         self.is_transient = is_transient
         self.name = statements.migration.name
-        self._lifted: int | None = None
+        self._prepared: int | None = None  # the server connection prepared for chunks
+        self._consistent = False  # READ COMMITTED allowed for the chunks (MySQL/MariaDB)
 
     @property
     def ceiling(self) -> int:
@@ -218,10 +234,10 @@ class PushdownProcessor:
         return defaults.MAX_PUSHDOWN_CHUNK_SIZE
 
     def _settings(self) -> None:
-        """Settings for the chunk's statements: per server connection on MySQL, per
-        transaction (``SET LOCAL``) on PostgreSQL."""
+        """Settings for the chunk's statements: its transaction's isolation and, once per server
+        connection, the session's limits on MySQL/MariaDB; ``SET LOCAL`` on PostgreSQL."""
         if self.statements.dialect == "mysql":
-            self._lift_mysql_limits()
+            self._mysql_settings()
         elif self.statements.dialect == "postgresql" and self._has_jit():
             self.conn.exec_driver_sql("SET LOCAL jit = off")
 
@@ -229,13 +245,23 @@ class PushdownProcessor:
         """PostgreSQL 11 and later have ``jit``."""
         return (self.conn.dialect.server_version_info or (0,)) >= (11,)
 
-    def _lift_mysql_limits(self) -> None:
+    def _mysql_settings(self) -> None:
         """MariaDB/MySQL cut JSON_ARRAYAGG at group_concat_max_len (1 MiB) with a mere
-        warning, leaving invalid JSON: lift the limit once per server connection."""
+        warning, leaving invalid JSON: lift the limit once per server connection. Then make the
+        chunk's transaction READ COMMITTED where binary logging allows it (see the module's
+        docstring). ``SET TRANSACTION`` is refused inside a transaction: at a chunk's start the
+        only one open holds reads (the count's), since every write commits with its
+        checkpoint, so it is rolled back first."""
+        if self.conn.in_transaction():
+            self.conn.rollback()
         dbapi = self.conn.connection.dbapi_connection
-        if dbapi is not None and id(dbapi) != self._lifted:
+        if dbapi is not None and id(dbapi) != self._prepared:
             self.conn.exec_driver_sql("SET SESSION group_concat_max_len = 4294967295")
-            self._lifted = id(dbapi)
+            binlog = self.conn.exec_driver_sql("SELECT @@log_bin, @@session.binlog_format")
+            self._consistent = reads_without_locks(*binlog.one())
+            self._prepared = id(dbapi)
+        if self._consistent:
+            self.conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
     def process(
         self,
