@@ -97,7 +97,10 @@ def plan(
                 f"migration {migration.name!r} asks for pushdown, but " + "; ".join(why)
             )
         if migration.pushdown:
-            report.pushdown = "on: the database builds each chunk's rows with INSERT ... SELECT"
+            report.pushdown = (
+                "on: the database builds each chunk's rows with INSERT ... SELECT; "
+                + pushdown.locking(src, dialect_for(dst).name)
+            )
             statements = pushdown.ChunkStatements(
                 migration, source_plan, target_plan, dialect_for(dst).name
             )

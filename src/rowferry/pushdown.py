@@ -116,6 +116,24 @@ def reads_without_locks(log_bin: Any, binlog_format: Any) -> bool:
     return not int(log_bin or 0) or str(binlog_format).upper() != "STATEMENT"
 
 
+def mysql_reads_without_locks(conn: sa.Connection) -> bool:
+    """:func:`reads_without_locks` for this MySQL/MariaDB server connection's binary logging."""
+    binlog = conn.exec_driver_sql("SELECT @@log_bin, @@session.binlog_format")
+    return reads_without_locks(*binlog.one())
+
+
+def locking(conn: sa.Connection, dialect: str) -> str:
+    """What a pushed-down chunk locks in the source, for ``plan``."""
+    if dialect != "mysql":
+        return "no source rows are locked (plain reads)"
+    if mysql_reads_without_locks(conn):
+        return "each chunk runs READ COMMITTED: no source rows are locked"
+    return (
+        "statement-based binary logging: each chunk holds shared locks on the source rows it "
+        "reads until it commits"
+    )
+
+
 class Bounds(NamedTuple):
     """A chunk: how many root rows, its first and last keys (None when no rows are left)."""
 
@@ -257,8 +275,7 @@ class PushdownProcessor:
         dbapi = self.conn.connection.dbapi_connection
         if dbapi is not None and id(dbapi) != self._prepared:
             self.conn.exec_driver_sql("SET SESSION group_concat_max_len = 4294967295")
-            binlog = self.conn.exec_driver_sql("SELECT @@log_bin, @@session.binlog_format")
-            self._consistent = reads_without_locks(*binlog.one())
+            self._consistent = mysql_reads_without_locks(self.conn)
             self._prepared = id(dbapi)
         if self._consistent:
             self.conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
