@@ -747,10 +747,17 @@ def test_mariadb_chunks_lock_no_source_rows_and_the_connection_keeps_its_level(
 
 @pytest.mark.parametrize(
     ("log_bin", "binlog_format", "allowed"),
-    [(0, "STATEMENT", True), (1, "ROW", True), (1, "MIXED", True), (1, "STATEMENT", False)],
+    [
+        (0, "STATEMENT", True),
+        (1, "ROW", True),
+        (1, "MIXED", True),
+        (1, "STATEMENT", False),
+        ("ON", "statement", False),
+        (None, None, True),
+    ],
 )
 def test_read_committed_chunks_only_where_binary_logging_allows_them(
-    log_bin: int, binlog_format: str, allowed: bool
+    log_bin: Any, binlog_format: Any, allowed: bool
 ) -> None:
     """InnoDB refuses a READ COMMITTED INSERT ... SELECT under statement-based binary logging
     (error 1665); this server logs nothing, so the rule is checked on its own here."""

@@ -113,7 +113,8 @@ def _relation_columns(relations: tuple[RelationPlan, ...]) -> list[sa.Column[Any
 def reads_without_locks(log_bin: Any, binlog_format: Any) -> bool:
     """Whether InnoDB lets a READ COMMITTED ``INSERT ... SELECT`` read its source without locks:
     not under statement-based binary logging (it refuses the statement there)."""
-    return not int(log_bin or 0) or str(binlog_format).upper() != "STATEMENT"
+    logging = str(log_bin).upper() in ("1", "ON")  # MariaDB and MySQL say 1; allow ON
+    return not logging or str(binlog_format).upper() != "STATEMENT"
 
 
 def mysql_reads_without_locks(conn: sa.Connection) -> bool:
