@@ -125,8 +125,10 @@ def mysql_reads_without_locks(conn: sa.Connection) -> bool:
 
 def locking(conn: sa.Connection, dialect: str) -> str:
     """What a pushed-down chunk locks in the source, for ``plan``."""
-    if dialect != "mysql":
+    if dialect == "postgresql":
         return "no source rows are locked (plain reads)"
+    if dialect != "mysql":  # SQLite locks the database, not rows, for any write
+        return "no row locks; other writers of the database wait for each chunk's commit"
     if mysql_reads_without_locks(conn):
         return "each chunk runs READ COMMITTED: no source rows are locked"
     return (
