@@ -62,6 +62,20 @@ def speedup(this: Result | None, other: Result | None) -> float | None:
     return other.seconds / this.seconds
 
 
+def turn_by_turn(this: Result | None, other: Result | None) -> str:
+    """``other``'s seconds / ``this`` one's in each turn (the approaches run in turns, so a slow
+    spell of the machine weighs on both of a turn): the median of those ratios and their range,
+    when both ran more than once; else empty."""
+    if this is None or other is None or not (this.complete and other.complete):
+        return ""
+    if len(this.runs) < 2 or len(this.runs) != len(other.runs):
+        return ""
+    each = sorted(o / t for t, o in zip(this.runs, other.runs, strict=True))
+    middle = len(each) // 2
+    median = each[middle] if len(each) % 2 else (each[middle - 1] + each[middle]) / 2
+    return f"{median:.2f}x ({each[0]:.2f}–{each[-1]:.2f})"
+
+
 def why_not(result: Result | None) -> str:
     if result is None:
         return "not run"
@@ -89,8 +103,9 @@ def ratios(results: list[Result]) -> list[str]:
     lines = [
         "## Ratios (speed: the other's seconds / this one's seconds; above 1 is faster)",
         "",
-        "| server | orders | rowferry / handmade | best limit | rowferry pushdown / best limit |",
-        "|---|---:|---:|---|---:|",
+        "| server | orders | rowferry / handmade | best limit | rowferry pushdown / best limit "
+        "| the same, turn by turn: median (range) |",
+        "|---|---:|---:|---|---:|---:|",
     ]
     for server, orders in sizes(results):
         rowferry = find(results, server, orders, "rowferry")
@@ -101,7 +116,7 @@ def ratios(results: list[Result]) -> list[str]:
         best_text = f"{best.approach}, {best.seconds:.2f} s" if best else "not measured"
         lines.append(
             f"| {server} | {orders:,} | {times(vs_handmade, rowferry, handmade)} | {best_text} | "
-            f"{times(speedup(pushdown, best), pushdown, best)} |"
+            f"{times(speedup(pushdown, best), pushdown, best)} | {turn_by_turn(pushdown, best)} |"
         )
     return lines
 
