@@ -7,6 +7,7 @@ correct runs only. A target measured at a size it is not about (the speed target
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -70,10 +71,8 @@ def turn_by_turn(this: Result | None, other: Result | None) -> str:
         return ""
     if len(this.runs) < 2 or len(this.runs) != len(other.runs):
         return ""
-    each = sorted(o / t for t, o in zip(this.runs, other.runs, strict=True))
-    middle = len(each) // 2
-    median = each[middle] if len(each) % 2 else (each[middle - 1] + each[middle]) / 2
-    return f"{median:.2f}x ({each[0]:.2f}–{each[-1]:.2f})"
+    each = [o / t for t, o in zip(this.runs, other.runs, strict=True)]
+    return f"{statistics.median(each):.2f}x ({min(each):.2f}–{max(each):.2f})"
 
 
 def why_not(result: Result | None) -> str:

@@ -200,9 +200,9 @@ class ChunkStatements:
         what ``SET LOCAL jit = off`` does), so that the chunk's INSERT, planned after it, is
         not compiled to machine code; one round trip less per chunk."""
         query = self.end(after, limit)
+        width = len(query.selected_columns)  # what the bounds are read from
         if jit_off:
             query = query.add_columns(sa.func.set_config("jit", "off", True))
-        width = len(self.source.key) if len(self.source.key) > 1 else 3
         found = [row[:width] for row in conn.execute(query)]
         if len(self.source.key) > 1:
             if not found:
