@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.engine.interfaces import CacheStats
 
 import rowferry
 from rowferry import (
@@ -73,6 +74,27 @@ def test_resumes_chunk_by_chunk_like_the_python_path(db_url: str) -> None:
         trips += 1
     assert trips == 4  # 179 qualifying orders in chunks of 40: the fifth trip finishes
     assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
+    engine.dispose()
+
+
+def test_a_later_trip_in_the_same_process_compiles_nothing_again(db_url: str) -> None:
+    """The tables are the same objects while the catalog says the same (a warm Lambda
+    function, a worker), so SQLAlchemy's cache serves every statement of a later trip."""
+    reference.build(db_url, orders=300)
+    engine = sa.create_engine(db_url)
+    caching: list[Any] = []
+    sa.event.listen(engine, "after_cursor_execute", lambda *a: caching.append(a[4].cache_hit))
+    for _ in range(3):  # a first trip, a first trip that resumes, one more that resumes
+        caching.clear()
+        trip = rowferry.run(
+            order_history.pushdown_migration,
+            engine,
+            chunk_size=40,
+            budget=rowferry.Budget(max_chunks=1),
+        )
+        assert trip.chunks == 1
+    hits = caching.count(CacheStats.CACHE_HIT)
+    assert hits >= 5 and CacheStats.CACHE_MISS not in caching, caching
     engine.dispose()
 
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +34,8 @@ from typing import Any
 import sqlalchemy as sa
 
 _TypeMaker = type[sa.types.TypeEngine[Any]]
+#: tables by key, as ``MetaData.tables`` has them
+Tables = dict[str, sa.Table]
 
 
 @dataclass
@@ -52,21 +56,72 @@ class _NotPlain(Exception):
     never leaves :func:`read`)."""
 
 
-def read(
-    conn: sa.Connection, metadata: sa.MetaData, schema: str | None, names: Sequence[str]
-) -> bool:
-    """Add the tables of ``names`` that exist to ``metadata``; False, with nothing added, when
-    one of them is not plain enough or the database has no reader here."""
+def read(conn: sa.Connection, schema: str | None, names: Sequence[str]) -> Tables | None:
+    """The tables of ``names`` that exist, by key (``name``, or ``schema.name`` with a
+    ``schema``); None when one of them is not plain enough or the database has no reader here.
+
+    The catalog is read every time; when it says what it said the last time for the same
+    tables in this process, the ``Table`` objects built then are returned again (see
+    :class:`_Built`)."""
     reader = _READERS.get((conn.dialect.name, conn.dialect.driver))
     if reader is None:
-        return False
+        return None
+    names = list(dict.fromkeys(names))
+    fetch, build = reader
     try:
-        found = reader(conn, schema, list(dict.fromkeys(names)))
+        rows = [tuple(row) for row in fetch(conn, schema, names)] if names else []
+        return _built.tables(conn.dialect, schema, names, rows, build)
     except _NotPlain:
-        return False
-    for table in found:
-        _add(metadata, schema, table)
-    return True
+        return None
+
+
+class _Built:
+    """The tables built from the catalog's rows, for the last few requests of this process.
+
+    SQLAlchemy caches a compiled statement under a key that holds its tables' identity, so
+    new ``Table`` objects for every trip meant every statement on them compiled again in
+    each trip of a long-lived process (a warm Lambda function, a worker), and stale entries
+    filling the engine's cache. Built from the same rows (compared whole), the tables are
+    the same, so the objects of the last time serve again. They are only read after they
+    are built.
+    """
+
+    _KEEP = 32
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[Any, ...], tuple[list[tuple[Any, ...]], Tables]] = (
+            OrderedDict()
+        )
+
+    def tables(
+        self,
+        dialect: sa.Dialect,
+        schema: str | None,
+        names: list[str],
+        rows: list[tuple[Any, ...]],
+        build: _Builder,
+    ) -> Tables:
+        kind = (type(dialect), getattr(dialect, "is_mariadb", None), dialect.server_version_info)
+        key = (*kind, schema, tuple(names))
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] == rows:
+                self._kept.move_to_end(key)
+                return kept[1]
+        metadata = sa.MetaData()
+        for found in build(dialect, rows):
+            _add(metadata, schema, found)
+        tables = dict(metadata.tables)
+        with self._lock:
+            self._kept[key] = (rows, tables)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self._KEEP:
+                self._kept.popitem(last=False)
+        return tables
+
+
+_built = _Built()
 
 
 def _add(metadata: sa.MetaData, schema: str | None, found: _Found) -> None:
@@ -128,17 +183,18 @@ _WITHOUT_TIME_ZONE = frozenset({"timestamp without time zone", "time without tim
 _PG_NOT_PLAIN = ("interval", "bit varying")
 
 
-def _postgresql(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_Found]:
+def _pg_rows(conn: sa.Connection, schema: str | None, names: list[str]) -> Sequence[Any]:
     if (conn.dialect.server_version_info or (0,)) < (11,):
         raise _NotPlain("PostgreSQL before 11 has no pg_index.indnkeyatts")
-    if not names:
-        return []
     # a parameter per name: psycopg's first text array would cost compiling a regular expression
     marks = ", ".join(f"%(t{i})s" for i in range(len(names)))
     sql = _PG_STATEMENT.format(names=marks, schema=_PG_IN_SCHEMA if schema else _PG_VISIBLE)
     params = {f"t{i}": name for i, name in enumerate(names)}
-    rows = conn.exec_driver_sql(sql, {**params, "schema": schema}).all()
-    return [_pg_table(conn.dialect, *row) for row in rows]
+    return conn.exec_driver_sql(sql, {**params, "schema": schema}).all()
+
+
+def _postgresql(dialect: sa.Dialect, rows: list[tuple[Any, ...]]) -> list[_Found]:
+    return [_pg_table(dialect, *row) for row in rows]
 
 
 def _pg_table(
@@ -203,13 +259,16 @@ ORDER BY 1, 2, 3, 8
 _SQLITE_TYPE = re.compile(r"([\w ]+)(\(.*?\))?")
 
 
-def _sqlite(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_Found]:
+def _sqlite_rows(conn: sa.Connection, schema: str | None, names: list[str]) -> Sequence[Any]:
     if schema is not None:
         raise _NotPlain("an attached database")
     if sqlite3.sqlite_version_info < (3, 26):
         raise _NotPlain("SQLite before 3.26 has no pragma_table_xinfo()")
     marks = ", ".join("?" * len(names))
-    rows = conn.exec_driver_sql(_SQLITE_STATEMENT.format(names=marks), tuple(names * 2)).all()
+    return conn.exec_driver_sql(_SQLITE_STATEMENT.format(names=marks), tuple(names * 2)).all()
+
+
+def _sqlite(dialect: sa.Dialect, rows: list[tuple[Any, ...]]) -> list[_Found]:
     tables: dict[str, _Found] = {}
     keys: dict[str, list[tuple[int, str]]] = {}
     indexes: dict[tuple[str, str], tuple[str, bool, list[str]]] = {}
@@ -218,7 +277,7 @@ def _sqlite(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_
         if not is_index:
             if last:  # hidden: generated or virtual
                 raise _NotPlain(f"column {name}")
-            found.columns.append(_column(name, _sqlite_type(conn.dialect, kind), flag, extra))
+            found.columns.append(_column(name, _sqlite_type(dialect, kind), flag, extra))
             if position:
                 keys.setdefault(table, []).append((position, name))
         elif extra or last is None:  # partial, or on an expression
@@ -286,21 +345,25 @@ _MYSQL_TYPE = re.compile(r"(\w+)(?:\(([\d,]*)\))?((?: unsigned| zerofill)*)$")
 _MYSQL_TIMES = frozenset({"datetime", "time", "timestamp"})
 
 
-def _mysql(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_Found]:
+def _mysql_rows(conn: sa.Connection, schema: str | None, names: list[str]) -> Sequence[Any]:
     where = "%(schema)s" if schema else "DATABASE()"
     parts = [_MYSQL_TABLE.format(schema=where, name=f"%(t{i})s") for i in range(len(names))]
     sql = " UNION ALL ".join(parts) + " ORDER BY 1, 2, 3"
     params: dict[str, Any] = {f"t{i}": name for i, name in enumerate(names)}
     params["schema"] = schema
+    return conn.exec_driver_sql(sql, params).all()
+
+
+def _mysql(dialect: sa.Dialect, rows: list[tuple[Any, ...]]) -> list[_Found]:
     # MariaDB's SHOW CREATE TABLE, which SQLAlchemy reads, names the character set and the
     # collation of a column whose collation is not the table's (a JSON column: LONGTEXT
     # COLLATE utf8mb4_bin); MySQL's follows other rules, left to SQLAlchemy
-    mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
+    mariadb = bool(getattr(dialect, "is_mariadb", False))
     tables: dict[str, _Found] = {}
     views: set[str] = set()
     keys: dict[tuple[str, str], tuple[bool, list[str]]] = {}
     table_collation: str | None = None
-    for row in conn.exec_driver_sql(sql, params).all():
+    for row in rows:
         table, part, _, name, what, flag, default, unusual, charset, collation = row
         if unusual:
             raise _NotPlain(f"{name} {unusual}")
@@ -316,7 +379,7 @@ def _mysql(conn: sa.Connection, schema: str | None, names: list[str]) -> list[_F
                 raise _NotPlain(f"{name} has its own collation")
             default = None if default == "NULL" else default  # MariaDB's "DEFAULT NULL"
             collated = {"charset": charset, "collation": collation} if own else {}
-            kind = _mysql_type(conn.dialect, what, **collated)
+            kind = _mysql_type(dialect, what, **collated)
             tables.setdefault(table, _Found(table)).columns.append(
                 _column(name, kind, flag, default)
             )
@@ -351,12 +414,14 @@ def _mysql_type(
     return kind(*args, **options)
 
 
-_MYSQL_NAMES = ("mysql", "mariadb")
-_Reader = Callable[[sa.Connection, "str | None", list[str]], list[_Found]]
-_READERS: dict[tuple[str, str], _Reader] = {
-    ("postgresql", "psycopg"): _postgresql,
-    ("sqlite", "pysqlite"): _sqlite,
+_Fetcher = Callable[[sa.Connection, "str | None", list[str]], Sequence[Any]]
+_Builder = Callable[[sa.Dialect, list[tuple[Any, ...]]], list[_Found]]
+_READERS: dict[tuple[str, str], tuple[_Fetcher, _Builder]] = {
+    ("postgresql", "psycopg"): (_pg_rows, _postgresql),
+    ("sqlite", "pysqlite"): (_sqlite_rows, _sqlite),
     **{
-        (name, driver): _mysql for name in ("mysql", "mariadb") for driver in ("pymysql", "mysqldb")
+        (name, driver): (_mysql_rows, _mysql)
+        for name in ("mysql", "mariadb")
+        for driver in ("pymysql", "mysqldb")
     },
 }

@@ -67,7 +67,8 @@ class _Reflector:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self.inspector = _lean_inspector(conn)
-        self.metadata = sa.MetaData()
+        self.metadata = sa.MetaData()  # the tables SQLAlchemy reflects
+        self.read: catalog.Tables = {}  # those read by rowferry's catalog statement
         self.where = describe(conn.engine.url)
 
     def prefetch(self, names: Iterable[str]) -> None:
@@ -76,7 +77,9 @@ class _Reflector:
             prefix, _, bare = name.rpartition(".")
             by_schema.setdefault(prefix or None, []).append(bare)
         for schema, bare_names in by_schema.items():
-            if catalog.read(self.conn, self.metadata, schema, bare_names):
+            read = catalog.read(self.conn, schema, bare_names)
+            if read is not None:
+                self.read.update(read)
                 continue
             with suppress(sa.exc.InvalidRequestError):  # one is missing: table() names it
                 self.metadata.reflect(
@@ -86,6 +89,8 @@ class _Reflector:
     def table(self, name: str) -> sa.Table:
         schema, _, bare = name.rpartition(".")
         key = name if schema else bare
+        if key in self.read:
+            return self.read[key]
         if key in self.metadata.tables:
             return self.metadata.tables[key]
         try:
