@@ -1,21 +1,24 @@
 """The speed benchmark suite of the snapshot job: every approach on the same data, same run.
 
 ``python -m bench.compare --orders 2700,100000,1000000 --servers mariadb,postgresql,sqlite
-[--approaches naive,handmade,...] [--naive-cap 120] [--repeat N] [--report PATH]`` builds the
-reference workload once per server and size (a fresh database, dropped afterwards; SQLite in
-/tmp), then runs each approach of bench/approaches.py on it in a process of its own
-(``python -m bench.compare_one``; ``--repeat`` times, in turns with the others, naive once, the
-median run reported with the range of the times), emptying the target and rowferry's state in
-between and letting the server settle (bench/settle.py) before each. It records the wall time
-from connect to finish measured in the child, the statements and commits it sent, the child's
-peak RSS (``wait4`` in bench/launcher.py, which starts the children), and whether the result
-is correct (bench/check.py), then writes the report (bench/compare_report.py,
-bench/compare_targets.py) to ``bench/compare-report.md`` or ``--report``.
+[--approaches naive,handmade,...] [--naive-cap 120] [--repeat N] [--warm] [--report PATH]`` builds
+the reference workload once per server and size (a fresh database, dropped afterwards; SQLite in
+/tmp), then runs each approach of bench/approaches.py on it in a process of its own (``python -m
+bench.compare_one``; ``--repeat`` times, in turns with the others, naive once, the median run
+reported with the range of the times), emptying the target and rowferry's state in between and
+letting the server settle (bench/settle.py) before each. It records the wall time from connect to
+finish measured in the child, the statements and commits it sent, the child's peak RSS (``wait4``
+in bench/launcher.py, which starts the children), and whether the result is correct
+(bench/check.py), then writes the report (bench/compare_report.py, bench/compare_targets.py) to
+``bench/compare-report.md`` or ``--report``.
 
 ``naive`` and ``naive-1ms`` stop at ``--naive-cap`` seconds: their row gives the snapshots done
 and the rate over them, and only those snapshots are checked. ``naive-1ms`` goes through
 ``bench.latency.ThreadProxy``, calibrated to add 1 ms per round trip and run in this process so
 that it does not weigh on the child's time or memory; SQLite has no network (n/a).
+
+``--warm`` times each approach's second run in its process instead of its first (see
+bench/compare_one.py): what a warm Lambda function or a worker pays for its later trips.
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ from bench import check
 from bench.approaches import APPROACHES, CAPPED, LATENCY_MS
 from bench.compare_report import Result, Setup, render, server_settings
 from bench.latency import ThreadProxy
+from bench.reset import start_over
 from bench.settle import settle
-from rowferry.demo import order_history
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = Path(__file__).with_name("compare-report.md")
@@ -65,12 +68,14 @@ class Launcher:
         self.proc.wait(30)
 
     def run(
-        self, approach: str, url: str, cap: float | None, timeout: float
+        self, approach: str, url: str, cap: float | None, timeout: float, *, warm: bool = False
     ) -> tuple[dict[str, Any], float]:
         """Run ``bench.compare_one``; its JSON line and its peak RSS in MB (10^6 bytes)."""
         argv = [sys.executable, "-m", "bench.compare_one", approach, url]
         if cap is not None:
             argv += ["--cap", str(cap)]
+        if warm:
+            argv.append("--warm")
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps({"argv": argv, "timeout": timeout}) + "\n")
         self.proc.stdin.flush()
@@ -109,14 +114,6 @@ def analyze(url: str) -> None:
     engine.dispose()
 
 
-def start_over(url: str) -> None:
-    """Empty the target and forget the progress of both demo migrations."""
-    migrations = [order_history.migration, getattr(order_history, "pushdown_migration", None)]
-    for migration in migrations:
-        if migration is not None:
-            reference.start_over(url, migration.name)
-
-
 def measure(
     server: str,
     orders: int,
@@ -136,7 +133,7 @@ def measure(
     setup.settled.append((server, orders, approach, waited.seconds, waited.detail))
     cap = args.naive_cap if approach in CAPPED else None
     with routed(url, server, approach, setup) as child_url:
-        out, result.rss_mb = launcher.run(approach, child_url, cap, args.timeout)
+        out, result.rss_mb = launcher.run(approach, child_url, cap, args.timeout, warm=args.warm)
     result.status = out["status"]
     result.error = out.get("error")
     if result.status == "ok":
@@ -197,6 +194,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report", type=Path, default=REPORT)
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of each approach (naive: one); median shown"
+    )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="time each approach's second run in its process, on the engine of its first, "
+        "untimed one (a warm Lambda function, a worker)",
     )
     args = parser.parse_args(argv)
     args.orders = [int(n.replace("_", "")) for n in args.orders.split(",")]
