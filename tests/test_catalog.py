@@ -452,3 +452,25 @@ def test_an_unchanged_catalog_gives_the_same_tables(
 
 def test_an_unchanged_mariadb_catalog_gives_the_same_tables(my: sa.Engine) -> None:
     _assert_kept_until_changed(my, _ADD_EXTRA)
+
+
+def test_two_databases_tables_of_one_definition_stay_two_tables(
+    pg: sa.Engine, make_db: Callable[[str], str]
+) -> None:
+    """The same table in two databases (the two sides of a copy) gives two ``Table`` objects,
+    each kept for its own database."""
+    other = connections.create_engine(make_db("postgresql"))
+    try:
+        found = []
+        for engine in (pg, other):
+            _run(engine, "CREATE TABLE kept (id integer PRIMARY KEY, note varchar(20))")
+            with engine.connect() as conn:
+                found.append(catalog.read(conn, None, ["kept"]))
+        with pg.connect() as conn:
+            again = catalog.read(conn, None, ["kept"])
+    finally:
+        other.dispose()
+    here, there = found
+    assert here is not None and there is not None and again is not None
+    assert here["kept"] is not there["kept"]
+    assert again["kept"] is here["kept"]

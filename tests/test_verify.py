@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -297,3 +298,21 @@ def test_a_transform_target_without_source_key_columns_is_refused(db_url: str) -
         target=Target("order_snapshots", source_key="order_id"),
     )
     assert verify(matched, db_url).ok
+
+
+def test_a_copy_into_a_table_of_the_same_name_in_another_database_counts_each_side(
+    db_url: str, dialect_name: str, make_db: Callable[[str], str]
+) -> None:
+    """Source and target tables of one name and one definition, in two databases: each is
+    counted and read in its own database."""
+    other = make_db(dialect_name)
+    for url in (db_url, other):
+        _execute(url, "CREATE TABLE items (id INTEGER NOT NULL PRIMARY KEY, label VARCHAR(20))")
+    for i in range(1, 11):
+        _execute(db_url, "INSERT INTO items (id, label) VALUES (:i, :label)", i=i, label=f"#{i}")
+    copy = Migration(name="items", source="items", target="items")
+    assert rowferry.run(copy, db_url, other).done
+    _execute(other, "DELETE FROM items WHERE id = 4")
+    report = verify(copy, db_url, other)
+    assert (report.qualifying, report.target_rows) == (10, 9)
+    assert (report.missing.count, report.missing.keys) == (1, [(4,)])

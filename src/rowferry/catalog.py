@@ -61,8 +61,8 @@ def read(conn: sa.Connection, schema: str | None, names: Sequence[str]) -> Table
     ``schema``); None when one of them is not plain enough or the database has no reader here.
 
     The catalog is read every time; when it says what it said the last time for the same
-    tables in this process, the ``Table`` objects built then are returned again (see
-    :class:`_Built`)."""
+    tables of the same database in this process, the ``Table`` objects built then are
+    returned again (see :class:`_Built`)."""
     reader = _READERS.get((conn.dialect.name, conn.dialect.driver))
     if reader is None:
         return None
@@ -70,7 +70,7 @@ def read(conn: sa.Connection, schema: str | None, names: Sequence[str]) -> Table
     fetch, build = reader
     try:
         rows = [tuple(row) for row in fetch(conn, schema, names)] if names else []
-        return _built.tables(conn.dialect, schema, names, rows, build)
+        return _built.tables(conn, schema, names, rows, build)
     except _NotPlain:
         return None
 
@@ -83,7 +83,8 @@ class _Built:
     each trip of a long-lived process (a warm Lambda function, a worker), and stale entries
     filling the engine's cache. Built from the same rows (compared whole), the tables are
     the same, so the objects of the last time serve again. They are only read after they
-    are built.
+    are built. They are kept per database (its URL, without the password): two databases'
+    tables of one name and definition, the two sides of a copy, stay two ``Table`` objects.
     """
 
     _KEEP = 32
@@ -96,14 +97,16 @@ class _Built:
 
     def tables(
         self,
-        dialect: sa.Dialect,
+        conn: sa.Connection,
         schema: str | None,
         names: list[str],
         rows: list[tuple[Any, ...]],
         build: _Builder,
     ) -> Tables:
+        dialect = conn.dialect
         kind = (type(dialect), getattr(dialect, "is_mariadb", None), dialect.server_version_info)
-        key = (*kind, schema, tuple(names))
+        database = conn.engine.url.render_as_string(hide_password=True)
+        key = (*kind, database, schema, tuple(names))
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None and kept[0] == rows:

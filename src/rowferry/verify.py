@@ -127,8 +127,8 @@ class _Verifier:
         )
 
     def run(self) -> VerifyReport:
-        self.report.qualifying = self._count(self.source.table, self.source.where)
-        self.report.target_rows = self._count(self.target.table, None)
+        self.report.qualifying = self._count(self.src, self.source.table, self.source.where)
+        self.report.target_rows = self._count(self.dst, self.target.table, None)
         self.report.quarantined = len(self.quarantined)
         after: Key | None = None
         collections = collector.AfterChunks()
@@ -237,11 +237,12 @@ class _Verifier:
             stmt = stmt.where(cursor.up_to(self.holding, last))
         return stmt
 
-    def _count(self, table: sa.Table, where: sa.ColumnElement[bool] | None) -> int:
+    def _count(
+        self, conn: sa.Connection, table: sa.Table, where: sa.ColumnElement[bool] | None
+    ) -> int:
         stmt = sa.select(sa.func.count()).select_from(table)
         if where is not None:
             stmt = stmt.where(where)
-        conn = self.src if table is self.source.table else self.dst
         found = int(conn.execute(stmt).scalar_one())
         self._release()
         return found
