@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from rowferry import catalog, connections, schema
+import rowferry
+from rowferry import Migration, catalog, connections, schema, state
 
 from .conftest import require_driver
 
@@ -474,3 +475,31 @@ def test_two_databases_tables_of_one_definition_stay_two_tables(
     assert here is not None and there is not None and again is not None
     assert here["kept"] is not there["kept"]
     assert again["kept"] is here["kept"]
+
+
+def test_a_target_in_another_database_is_read_in_one_statement(
+    lite: sa.Engine, pg: sa.Engine
+) -> None:
+    """A trip from one database into another reads the target table's definition with the
+    catalog statement too, not with SQLAlchemy's reflection (several catalog queries)."""
+    _run_script(lite, "CREATE TABLE items (id INTEGER NOT NULL PRIMARY KEY, label TEXT);")
+    with lite.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO items VALUES (1, 'one'), (2, 'two')")
+    _run(pg, "CREATE TABLE items (id integer PRIMARY KEY, label text)")
+    with pg.connect() as conn:
+        state.ensure_table(conn)  # rowferry's own tables, created once per database
+    catalog_reads: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "pg_catalog" in statement:
+            catalog_reads.append(statement)
+
+    sa.event.listen(pg, "before_cursor_execute", record)
+    assert rowferry.run(Migration(name="items", source="items", target="items"), lite, pg).done
+    sa.event.remove(pg, "before_cursor_execute", record)
+    assert len(catalog_reads) == 1
+    with pg.connect() as conn:
+        assert conn.exec_driver_sql("SELECT id, label FROM items ORDER BY id").all() == [
+            (1, "one"),
+            (2, "two"),
+        ]

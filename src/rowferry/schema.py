@@ -355,8 +355,10 @@ def resolve_target(
 ) -> TargetPlan:
     """Reflect and check the target table, its unique key and the columns holding the
     source key (``source_key`` are the names of the source's key columns)."""
-    reflect = reflect or _Reflector(conn)
     spec = migration.target_spec
+    if reflect is None:  # another database than the source's
+        reflect = _Reflector(conn)
+        reflect.prefetch([spec.table])
     role = f"migration {migration.name!r}, target {spec.table!r}"
     table = reflect.table(spec.table)
     unique_key = _columns(spec.unique_key)
