@@ -111,7 +111,7 @@ class _Built:
             kept = self._kept.get(key)
             if kept is not None and kept[0] == rows:
                 self._kept.move_to_end(key)
-                return kept[1]
+                return dict(kept[1])  # the tables kept; the mapping the caller's own
         metadata = sa.MetaData()
         for found in build(dialect, rows):
             _add(metadata, schema, found)
@@ -121,7 +121,7 @@ class _Built:
             self._kept.move_to_end(key)
             while len(self._kept) > self._KEEP:
                 self._kept.popitem(last=False)
-        return tables
+        return dict(tables)
 
 
 _built = _Built()
