@@ -104,9 +104,9 @@ class _Built:
         build: _Builder,
     ) -> Tables:
         dialect = conn.dialect
-        kind = (type(dialect), getattr(dialect, "is_mariadb", None), dialect.server_version_info)
-        database = conn.engine.url.render_as_string(hide_password=True)
-        key = (*kind, database, schema, tuple(names))
+        database = conn.engine.url.render_as_string(hide_password=True)  # driver included
+        server = (dialect.server_version_info, getattr(dialect, "is_mariadb", None))
+        key = (database, server, schema, tuple(names))
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None and kept[0] == rows:
