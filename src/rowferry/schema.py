@@ -7,6 +7,7 @@ plans holding SQLAlchemy ``Table`` objects. Every problem becomes a :class:`Sche
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine.reflection import Inspector
 
-from . import catalog
+from . import catalog, filters
 from .connections import describe, mask_secrets
 from .errors import ConfigError, SchemaError
 from .spec import BelongsTo, HasMany, Migration, OnConflict, Relation, _columns
@@ -87,6 +88,9 @@ class _Reflector:
                 )
 
     def table(self, name: str) -> sa.Table:
+        return _read_exactly(self._table(name))
+
+    def _table(self, name: str) -> sa.Table:
         schema, _, bare = name.rpartition(".")
         key = name if schema else bare
         if key in self.read:
@@ -136,6 +140,18 @@ class _Reflector:
             if isinstance(constraint, sa.UniqueConstraint)
         ]
         return [f for f in found if f]
+
+
+def _read_exactly(table: sa.Table) -> sa.Table:
+    """``table`` with every column read as the database holds it: SQLAlchemy reflects
+    MySQL/MariaDB ``DOUBLE`` and ``REAL`` as floats read into decimals rounded to 10 places."""
+    for column in table.c:
+        kind = column.type
+        if isinstance(kind, sa.Float) and kind.asdecimal:
+            exact = copy.copy(kind)
+            exact.asdecimal = False
+            column.type = exact
+    return table
 
 
 #: what reflection would read and rowferry never uses
@@ -230,7 +246,15 @@ def _check_key(
     reflect: _Reflector, table: sa.Table, key: Sequence[sa.Column[Any]], role: str
 ) -> None:
     names = {c.name for c in key}
-    nullable = [c.name for c in key if c.nullable]
+    approximate = [c.name for c in key if isinstance(c.type, sa.Float)]
+    if approximate:
+        raise SchemaError(
+            f"{role}: key column(s) {approximate} hold floating-point numbers, which are not "
+            "compared exactly (a FLOAT column holds other values than the cursor that reads "
+            "it, and NaN equals nothing); choose an exact key (integers, decimals, strings, "
+            "dates) with key=[...]"
+        )
+    nullable = [c.name for c in key if c.nullable and not _is_rowid(reflect.conn, table, c)]
     if nullable:
         raise SchemaError(f"{role}: key column(s) {nullable} may be NULL; a key must be NOT NULL")
     if not any(unique <= names for unique in reflect.unique_sets(table)):
@@ -241,16 +265,19 @@ def _check_key(
         )
 
 
+def _is_rowid(conn: sa.Connection, table: sa.Table, column: sa.Column[Any]) -> bool:
+    """Whether ``column`` is a SQLite ``INTEGER PRIMARY KEY``: an alias of the row id, never
+    NULL, though SQLite declares it nullable (its other primary keys may hold NULLs)."""
+    if conn.dialect.name != "sqlite" or list(table.primary_key.columns) != [column]:
+        return False
+    declared = conn.exec_driver_sql(
+        "SELECT type FROM pragma_table_info(?) WHERE name = ?", (table.name, column.name)
+    ).scalar()
+    return str(declared).upper() == "INTEGER"  # exactly: INT PRIMARY KEY is no alias
+
+
 def _bind_where(migration: Migration) -> sa.ColumnElement[bool] | None:
-    if not migration.where:
-        return None
-    clause = sa.text(migration.where)
-    binds: list[sa.BindParameter[Any]] = []
-    for name in clause._bindparams:
-        value = migration.params[name]
-        expanding = isinstance(value, list | tuple | set | frozenset)
-        binds.append(sa.bindparam(name, list(value) if expanding else value, expanding=expanding))
-    return sa.and_(clause.bindparams(*binds).self_group())
+    return filters.bind(migration.where, migration.params) if migration.where else None
 
 
 def _check_where(conn: sa.Connection, plan: SourcePlan, migration: Migration) -> None:

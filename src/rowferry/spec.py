@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from . import filters
 from .errors import ConfigError
 
 Row: TypeAlias = dict[str, Any]
@@ -156,6 +157,8 @@ class Migration:
                 f"migration {self.name!r} loads relations but has no transform to use them"
             )
         self._check_params()
+        if self.where:
+            filters.check(self.name, self.where)
 
     def _check_params(self) -> None:
         wanted = set(_PARAM.findall(self.where or ""))

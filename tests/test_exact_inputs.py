@@ -1,0 +1,221 @@
+"""Ordinary inputs that once lost, duplicated or changed rows: each one is exact or refused.
+
+The target is read back with the drivers' own cursors (``exec_driver_sql``), not through
+rowferry's readers or SQLAlchemy's types.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import rowferry
+from rowferry import ConfigError, Migration, SchemaError
+
+
+def _raw(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(sql).all()]
+    finally:
+        engine.dispose()
+
+
+def _execute(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for sql in statements:
+                conn.exec_driver_sql(sql)
+    finally:
+        engine.dispose()
+
+
+def _states(url: str, rows: int) -> None:
+    """``src(id, state)`` with ``rows`` rows, a third of them 'done'; ``dst`` with no key."""
+    values = ", ".join(f"({i}, '{'done' if i % 3 == 0 else 'open'}')" for i in range(1, rows + 1))
+    _execute(
+        url,
+        "CREATE TABLE src (id INTEGER NOT NULL PRIMARY KEY, state VARCHAR(10) NOT NULL)",
+        "CREATE TABLE dst (id INTEGER NOT NULL, state VARCHAR(10) NOT NULL)",
+        f"INSERT INTO src (id, state) VALUES {values}",
+    )
+
+
+@pytest.mark.parametrize("pushdown", [False, True], ids=["python", "pushdown"])
+def test_a_filter_with_or_takes_every_qualifying_row_once(db_url: str, pushdown: bool) -> None:
+    _states(db_url, 30)
+    where = "id = 1 OR state = 'done'"
+    migration = Migration("or", source="src", target="dst", where=where, pushdown=pushdown)
+    result = rowferry.run(migration, db_url, chunk_size=5)
+    assert result.done
+    assert result.rows_done == result.rows_total == 11
+    got = _raw(db_url, "SELECT id FROM dst ORDER BY id")
+    assert [r[0] for r in got] == [1, *range(3, 31, 3)]
+
+
+def test_a_filter_ending_in_a_line_comment_is_one_condition(db_url: str) -> None:
+    _states(db_url, 12)
+    where = "state = 'done' -- the finished ones"
+    result = rowferry.run(Migration("c", source="src", target="dst", where=where), db_url)
+    assert result.done
+    assert [r[0] for r in _raw(db_url, "SELECT id FROM dst ORDER BY id")] == [3, 6, 9, 12]
+
+
+def test_a_subquery_may_order_and_limit_its_own_rows(db_url: str) -> None:
+    _states(db_url, 12)
+    where = "id IN (SELECT id FROM (SELECT id FROM src ORDER BY id DESC LIMIT 4) AS last)"
+    result = rowferry.run(Migration("s", source="src", target="dst", where=where), db_url)
+    assert result.done
+    assert [r[0] for r in _raw(db_url, "SELECT id FROM dst ORDER BY id")] == [9, 10, 11, 12]
+
+
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [
+        ("state = 'done' ORDER BY id", "ORDER BY"),
+        ("state = 'done' LIMIT 10", "LIMIT"),
+        ("state = 'done' order  by id limit 3", "ORDER BY"),
+        ("state = 'done' GROUP BY id", "GROUP BY"),
+        ("state = 'done'; DELETE FROM src", "';'"),
+        ("state = 'done' UNION SELECT 1", "UNION"),
+    ],
+)
+def test_a_filter_that_is_more_than_a_condition_is_refused_before_anything_runs(
+    where: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named) as caught:
+        Migration("f", source="src", target="dst", where=where)
+    assert "'f'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "note = 'ORDER BY; LIMIT'",
+        '"limit" > 3',
+        "id IN (SELECT id FROM t ORDER BY id LIMIT 3)",
+        "state = 'x' -- ORDER BY is a comment here",
+    ],
+)
+def test_statement_words_inside_strings_names_subqueries_or_comments_are_allowed(
+    where: str,
+) -> None:
+    assert Migration("f", source="src", target="dst", where=where).where == where
+
+
+#: doubles whose every bit matters
+DOUBLES = [
+    1e300,
+    -1e300,
+    3.141592653589793,
+    1.2345678901234567e-12,
+    5e-324,
+    1.7976931348623157e308,
+    -0.0,
+    0.1,
+]
+
+
+def _bits(value: float) -> bytes:
+    return struct.pack("<d", value)
+
+
+@pytest.mark.parametrize("target_kind", ["same", "sqlite", "postgresql"])
+def test_mariadb_double_values_are_copied_bit_for_bit(make_db, target_kind: str) -> None:  # type: ignore[no-untyped-def]
+    source = make_db("mariadb")
+    target = source if target_kind == "same" else make_db(target_kind)
+    rows = ", ".join(f"({i}, {v!r}, {v!r})" for i, v in enumerate(DOUBLES, 1))
+    _execute(
+        source,
+        "CREATE TABLE src (id INT PRIMARY KEY, d DOUBLE, r REAL)",
+        f"INSERT INTO src VALUES {rows}",
+    )
+    double = "DOUBLE PRECISION" if target_kind == "postgresql" else "DOUBLE"
+    _execute(target, f"CREATE TABLE dst (id INT PRIMARY KEY, d {double}, r {double})")
+    result = rowferry.run(Migration("d", source="src", target="dst"), source, target)
+    assert result.done
+    held = _raw(source, "SELECT id, d, r FROM src ORDER BY id")
+    got = _raw(target, "SELECT id, d, r FROM dst ORDER BY id")
+    assert [_bits(d) for _, d, _ in held] == [_bits(v or 0.0) for v in DOUBLES]  # MariaDB: no -0
+    assert [(_bits(d), _bits(r)) for _, d, r in got] == [(_bits(d), _bits(r)) for _, d, r in held]
+
+
+def test_a_transform_receives_mariadb_doubles_as_floats(make_db) -> None:  # type: ignore[no-untyped-def]
+    url = make_db("mariadb")
+    _execute(
+        url,
+        "CREATE TABLE src (id INT PRIMARY KEY, d DOUBLE)",
+        "CREATE TABLE dst (id INT PRIMARY KEY, d DOUBLE, kind VARCHAR(20))",
+        "INSERT INTO src VALUES (1, 1.2345678901234567e-12)",
+    )
+
+    def kind(row: dict[str, Any], related: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "kind": type(row["d"]).__name__}
+
+    result = rowferry.run(Migration("t", source="src", target="dst", transform=kind), url)
+    assert result.done
+    assert _raw(url, "SELECT d, kind FROM dst") == [(1.2345678901234567e-12, "float")]
+
+
+_FLOAT_KEYS = {
+    "sqlite": ["REAL", "FLOAT", "DOUBLE"],
+    "mariadb": ["FLOAT", "DOUBLE", "REAL"],
+    "postgresql": ["REAL", "DOUBLE PRECISION", "FLOAT"],
+}
+
+
+def test_floating_point_keys_are_refused_before_any_write(db_url: str, dialect_name: str) -> None:
+    for i, kind in enumerate(_FLOAT_KEYS[dialect_name]):
+        _execute(
+            db_url,
+            f"CREATE TABLE src{i} (k {kind} NOT NULL PRIMARY KEY, v INT)",
+            f"CREATE TABLE dst{i} (k {kind} NOT NULL, v INT)",
+            f"INSERT INTO src{i} VALUES (0.1, 1), (0.2, 2)",
+        )
+        with pytest.raises(SchemaError, match=r"\['k'\].*floating-point.*key=\["):
+            rowferry.run(Migration(f"f{i}", source=f"src{i}", target=f"dst{i}"), db_url)
+        assert _raw(db_url, f"SELECT COUNT(*) FROM dst{i}") == [(0,)]
+
+
+def test_a_nan_in_a_double_column_is_copied_as_nan(make_db) -> None:  # type: ignore[no-untyped-def]
+    url = make_db("postgresql")
+    _execute(
+        url,
+        "CREATE TABLE src (id INT PRIMARY KEY, d DOUBLE PRECISION)",
+        "CREATE TABLE dst (id INT PRIMARY KEY, d DOUBLE PRECISION)",
+        "INSERT INTO src VALUES (1, 'NaN'), (2, 'Infinity'), (3, '-Infinity')",
+    )
+    assert rowferry.run(Migration("n", source="src", target="dst"), url).done
+    got = [d for (d,) in _raw(url, "SELECT d FROM dst ORDER BY id")]
+    assert math.isnan(got[0]) and got[1:] == [math.inf, -math.inf]
+
+
+def test_sqlite_integer_primary_key_is_a_key(make_db) -> None:  # type: ignore[no-untyped-def]
+    url = make_db("sqlite")
+    _execute(
+        url,
+        "CREATE TABLE src (id INTEGER PRIMARY KEY, v TEXT)",
+        "CREATE TABLE dst (id INTEGER PRIMARY KEY, v TEXT)",
+        "INSERT INTO src (v) VALUES ('a'), ('b'), ('c')",
+    )
+    result = rowferry.run(Migration("i", source="src", target="dst"), url, chunk_size=2)
+    assert result.done
+    assert _raw(url, "SELECT id, v FROM dst ORDER BY id") == [(1, "a"), (2, "b"), (3, "c")]
+
+
+def test_a_sqlite_int_primary_key_that_may_hold_null_is_refused(make_db) -> None:  # type: ignore[no-untyped-def]
+    url = make_db("sqlite")
+    _execute(
+        url,
+        "CREATE TABLE src (id INT PRIMARY KEY, v TEXT)",
+        "CREATE TABLE dst (id INT, v TEXT)",
+        "INSERT INTO src VALUES (NULL, 'a'), (1, 'b')",
+    )
+    with pytest.raises(SchemaError, match=r"\['id'\] may be NULL"):
+        rowferry.run(Migration("i", source="src", target="dst"), url)
