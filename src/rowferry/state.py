@@ -5,6 +5,16 @@ A trip begins by taking the row's lease: ``token`` goes up by one (the fencing t
 ``name``, ``token`` and the chunk count it expects (compare-and-set), executed in the same
 transaction as the chunk's writes: either both commit or neither does. An UPDATE that matches
 no row raises :class:`CheckpointConflict`; it never passes silently.
+
+The row also records what its progress belongs to, the migration's identity
+(:mod:`rowferry.identity`): the source table, the key columns with their types, the filter
+with its parameters' values, and the target table. A trip whose migration no longer has the
+recorded identity is refused before anything is written, whatever the row's status (``done``
+too): its cursor would point into other rows, or order them otherwise. The conflict policy,
+the transform, the relations and the source database's address are not part of it; a
+migration is run again with a fixed transform or another policy and resumes. A row without an
+identity (written by an older rowferry) takes the trip's identity unchecked; the lease's
+compare-and-set writes it on every trip, and a ``done`` row's only when it differs.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from .errors import AlreadyRunning, CheckpointConflict, StateError
+from .identity import Identity
 
 STATE_TABLE = "rowferry_state"
 Status = Literal["new", "running", "stopped", "done", "failed"]
@@ -31,6 +42,7 @@ state_table = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("cursor_json", sa.Text, nullable=True),
     sa.Column("key_columns", sa.String(500), nullable=False),
+    sa.Column("identity", sa.Text, nullable=True),
     sa.Column("rows_read", sa.BigInteger, nullable=False),
     sa.Column("rows_written", sa.BigInteger, nullable=False),
     sa.Column("rows_quarantined", sa.BigInteger, nullable=False, server_default="0"),
@@ -83,6 +95,7 @@ class MigrationState:
     status: str
     cursor_json: str | None
     key_columns: str
+    identity: str | None
     rows_read: int
     rows_written: int
     rows_quarantined: int
@@ -195,7 +208,7 @@ def read_all(conn: sa.Connection) -> list[MigrationState]:
 def begin_trip(
     conn: sa.Connection,
     name: str,
-    key_columns: str,
+    identity: Identity,
     owner: str,
     lease_until: dt.datetime,
     source: str,
@@ -203,26 +216,28 @@ def begin_trip(
     """Take the lease for a new trip and return the state it starts from (commits); create
     rowferry's tables first if they are missing or lack a column (:func:`ensure_table`).
 
-    A migration that is done is returned as it is, without a lease. Statements, in the usual
-    cases: a migration seen before, its row read and locked (with the tables' probe in the same
-    statement), then one compare-and-set; a new one, the same read, then one INSERT of its row
-    already leased.
+    A migration whose ``identity`` differs from its row's is refused with a
+    :class:`StateError` before any write. A migration that is done is returned as it is,
+    without a lease. Statements, in the usual cases: a migration seen before, its row read and
+    locked (with the tables' probe in the same statement), then one compare-and-set; a new
+    one, the same read, then one INSERT of its row already leased.
     """
+    recorded = identity.to_json()
     try:
         current = _read_probing(conn, name)
         if current is None:
             conn.rollback()  # MySQL: release the gap lock of the read before inserting
-            created = _insert(conn, name, key_columns, source, owner, lease_until)
+            created = _insert(conn, name, identity, source, owner, lease_until)
             if created is not None:
                 return created
             current = read(conn, name, lock=True)  # another run created it at this moment
             assert current is not None
-        _check_startable(current, key_columns, owner)
+        _check_startable(current, identity, owner)
         if current.status == "done":
-            conn.rollback()
-            return current
+            return _adopt_when_done(conn, current, recorded)
         now = utcnow()
         values: dict[str, Any] = dict(
+            identity=recorded,
             token=current.token + 1,
             status="running",
             owner=owner,
@@ -247,6 +262,17 @@ def begin_trip(
     return replace(current, **values)
 
 
+def _adopt_when_done(conn: sa.Connection, current: MigrationState, recorded: str) -> MigrationState:
+    """A done migration takes no lease; its row records the trip's identity when it lacks it
+    (none yet, or fewer parts)."""
+    if current.identity == recorded:
+        conn.rollback()
+        return current
+    _cas(conn, current, {"identity": recorded})
+    conn.commit()
+    return replace(current, identity=recorded)
+
+
 def _read_probing(conn: sa.Connection, name: str) -> MigrationState | None:
     """:func:`read` with the lock, in a statement that also probes rowferry's other tables
     (:func:`_columns_probe`): when it fails, a table or a column is missing, and
@@ -268,7 +294,7 @@ def _read_probing(conn: sa.Connection, name: str) -> MigrationState | None:
 def _insert(
     conn: sa.Connection,
     name: str,
-    key_columns: str,
+    identity: Identity,
     source: str,
     owner: str,
     lease_until: dt.datetime,
@@ -282,7 +308,8 @@ def _insert(
         name=name,
         status="running",
         cursor_json=None,
-        key_columns=key_columns,
+        key_columns=",".join(identity.key_names),
+        identity=identity.to_json(),
         rows_read=0,
         rows_written=0,
         rows_quarantined=0,
@@ -309,7 +336,9 @@ def _insert(
     return created
 
 
-def _check_startable(current: MigrationState, key_columns: str, owner: str) -> None:
+def _check_startable(current: MigrationState, identity: Identity, owner: str) -> None:
+    _check_identity(current, identity)
+    key_columns = ",".join(identity.key_names)
     if current.key_columns != key_columns:
         raise StateError(
             f"migration {current.name!r} was started with key ({current.key_columns}) but now "
@@ -329,6 +358,19 @@ def _check_startable(current: MigrationState, key_columns: str, owner: str) -> N
             f"until {until} UTC); try again later",
             owner=current.owner or "?",
             until=until,
+        )
+
+
+def _check_identity(current: MigrationState, identity: Identity) -> None:
+    """Refuse a migration that is no longer the one its row's progress belongs to."""
+    changes = identity.changes_since(current.identity)
+    if changes:
+        name, where = current.name, f"{current.display_status}, {current.rows_read} rows read"
+        raise StateError(
+            f"migration {name!r} ({where}) is not the migration its saved progress belongs "
+            f"to: {'; '.join(changes)}. Nothing was written. Give the migration a new name to "
+            f"run it as a new one, or run 'rowferry reset {name}' to forget its progress and "
+            "start over (rows already in the target stay there)"
         )
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 import tenacity
 
-from . import collector, cursor, defaults, pushdown, reading, schema, state
+from . import collector, cursor, defaults, identity, pushdown, reading, schema, state
 from .chunks import ChunkProcessor, Outcome
 from .connections import describe, mask_secrets
 from .dialects import dialect_for
@@ -127,7 +127,9 @@ class Trip:
         return state.begin_trip(
             self.dst,
             self.migration.name,
-            ",".join(c.name for c in self.source.key),
+            identity.of(
+                self.migration, self.source, self.target, self.src.dialect, self.dst.dialect
+            ),
             self.owner,
             self._lease_until(),
             describe(self.src.engine.url),
