@@ -1,8 +1,13 @@
 """One chunk from start to finish, in one transaction on the target.
 
 Read the keyset slice after the cursor and its related rows; transform; write every target row
-in bulk; if the database rejects the write, find the rejected root rows by bisection and set them
+in bulk; if the target rejects the write, find the rejected root rows by bisection and set them
 aside; quarantine the rows that failed; checkpoint (compare-and-set); COMMIT.
+
+A rejection is any error of the write that is not transient: the server refusing a value (too
+long, out of range, not in its encoding ...) or the writer finding a row it cannot send
+(:class:`~rowferry.errors.RowRejected`). Only transient errors (deadlock, lock wait timeout, lost
+connection) leave the chunk, to be retried.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import cursor, defaults, failpoints, quarantine, schema, sizing, state, transforming
-from .errors import CheckpointConflict, MigrationFailed
+from .errors import CheckpointConflict, MigrationFailed, RowRejected
 from .prefetch import Prefetcher
 from .reading import Chunk, ChunkReader
 from .spec import Migration
@@ -162,7 +167,8 @@ class ChunkProcessor:
     def write(
         self, result: transforming.Transformed, fence: Callable[[], None] | None = None
     ) -> int:
-        """Write every group; if the database rejects some, set those aside as failures.
+        """Write every group; if the target rejects some (the server, or the writer before
+        sending: :class:`RowRejected`), set those aside as failures. Transient errors escape.
 
         ``fence`` runs after a rejected write, before looking for the bad rows: a run that lost
         its lease (and so meets the rows its successor wrote) stops there instead.
@@ -175,6 +181,8 @@ class ChunkProcessor:
         except sa.exc.DBAPIError as exc:
             if self.is_transient(exc):
                 raise
+            self.dst.rollback()
+        except RowRejected:
             self.dst.rollback()
         if fence is not None:
             fence()

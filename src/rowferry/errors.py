@@ -11,7 +11,10 @@
     │   ├── CheckpointConflict the compare-and-set on the state row touched 0 rows
     │   └── AlreadyRunning     another run holds a live lease on the migration
     └── MigrationFailed        a statement failed while moving rows (wraps the driver error)
-        └── TransientError     the same, but retrying may succeed (deadlock, lost connection ...)
+        ├── TransientError     the same, but retrying may succeed (deadlock, lost connection ...)
+        └── RowRejected        the target cannot take a row's values, found on the client side
+                               (a value its encoding cannot hold, a row larger than a packet
+                               ...); the chunk quarantines that row and writes the others
 
 Driver exceptions are mapped at the boundary (``raise ... from exc``) and their text is passed
 through :func:`rowferry.urls.mask_secrets` so that a password never reaches a message.
@@ -67,3 +70,10 @@ class MigrationFailed(RowferryError):
 
 class TransientError(MigrationFailed):
     """A failure that may succeed on retry: deadlock, lock wait timeout, lost connection."""
+
+
+class RowRejected(MigrationFailed):
+    """The target cannot take the values of some row of a write, found before or while sending
+    it rather than by the server: a string its encoding cannot hold, a row larger than the
+    server's packet, a value its column's type cannot take. Like a row the server refuses, the
+    row is found by bisection and quarantined; it is never retried."""

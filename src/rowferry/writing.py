@@ -9,6 +9,21 @@ types found by ``map(type)``, all in C, where calling a Python function per valu
 tenth of a plain copy's time.
 The dialect then writes all rows in one bulk operation: executemany on SQLite, multi-row INSERT
 on MySQL/MariaDB, COPY on PostgreSQL.
+
+A row the target cannot take is rejected, whether the server refuses it or the client finds it
+first, and :class:`BadRows` finds it by bisection for the quarantine. Found on the client side,
+as :class:`~rowferry.errors.RowRejected`, on every database alike:
+
+- a ``bytes`` value for a column that is not binary: no database keeps it as given (PostgreSQL
+  stores its hex text, ``\\x6f6b``; MariaDB decodes it in the column's character set; SQLite
+  stores a BLOB in a text column), so it is not sent at all. A column of a type SQLAlchemy does
+  not know (a reflected geometry) takes it, and the database decides;
+- a value its column's bind processing or JSON rendering refuses (a string for a SQLite date);
+- a value the driver cannot send: a string the connection's encoding cannot hold (a lone
+  surrogate, or a character outside a ``latin1`` connection's), an integer too large for
+  SQLite (``ValueError`` and ``OverflowError`` raised while writing, never by the server);
+- on MySQL/MariaDB, a row larger than ``max_allowed_packet`` (see :mod:`rowferry.mysql_insert`),
+  which the server would answer by dropping the connection.
 """
 
 from __future__ import annotations
@@ -24,9 +39,13 @@ import sqlalchemy as sa
 from . import documents
 from .connections import mask_secrets
 from .dialects import Dialect
+from .errors import RowRejected
 from .schema import TargetPlan
 from .spec import Row
 from .transforming import Group
+
+#: the Python types of binary values
+_BYTES = frozenset({bytes, bytearray, memoryview})
 
 
 class Prepare:
@@ -45,6 +64,13 @@ class Prepare:
         if dialect.name == "sqlite":
             self.as_text += (Decimal,)
         self._changes = (dict, list, *self.as_text)
+        self.takes_bytes = _takes_bytes(column.type)
+        self.label = f"column {column.name!r} ({type(column.type).__name__})"
+
+    def refuse(self, kinds: set[type]) -> None:
+        """Raise :class:`RowRejected` if values of these types cannot go into the column."""
+        if not self.takes_bytes and not _BYTES.isdisjoint(kinds):
+            raise RowRejected(f"{self.label} is not binary: a bytes value is not written into it")
 
     def needed(self, kinds: set[type]) -> bool:
         """Whether values of these types need preparing (else they go as they are)."""
@@ -71,17 +97,24 @@ class Writer:
         self._prepare: dict[str, Prepare] = {}
 
     def write(self, conn: sa.Connection, rows: Sequence[Row]) -> int:
-        """Write ``rows`` inside the caller's transaction; return how many were inserted."""
+        """Write ``rows`` inside the caller's transaction; return how many were inserted.
+
+        A value the driver cannot send raises :class:`RowRejected` (the server's refusals stay
+        SQLAlchemy's ``DBAPIError``)."""
         written = 0
         for columns, group in _by_columns(rows).items():
-            written += self.dialect.write_rows(
-                conn,
-                self.plan.table,
-                columns,
-                self.values(columns, group),
-                self.plan.unique_key,
-                self.plan.on_conflict,
-            )
+            values = self.values(columns, group)
+            try:
+                written += self.dialect.write_rows(
+                    conn,
+                    self.plan.table,
+                    columns,
+                    values,
+                    self.plan.unique_key,
+                    self.plan.on_conflict,
+                )
+            except (ValueError, OverflowError) as exc:
+                raise RowRejected(_unsendable(columns, values, exc)) from exc
         return written
 
     def values(self, columns: tuple[str, ...], rows: Sequence[Row]) -> list[tuple[Any, ...]]:
@@ -94,8 +127,13 @@ class Writer:
         prepared = False
         for i, column in enumerate(columns):
             prepare = self._preparer(column)
-            if prepare.needed(set(map(type, by_column[i]))):
-                by_column[i] = list(map(prepare, by_column[i]))
+            kinds = set(map(type, by_column[i]))
+            prepare.refuse(kinds)
+            if prepare.needed(kinds):
+                try:
+                    by_column[i] = list(map(prepare, by_column[i]))
+                except (TypeError, ValueError, OverflowError) as exc:
+                    raise RowRejected(f"{prepare.label}: {type(exc).__name__}: {exc}") from exc
                 prepared = True
         return list(zip(*by_column, strict=True)) if prepared else values
 
@@ -109,7 +147,9 @@ class BadRows:
     """Finds the root rows whose target rows the database rejects, by bisection.
 
     Each probe writes a subset in a transaction that is always rolled back, so probing never
-    leaves anything behind; only transient errors (deadlock, lost connection) escape.
+    leaves anything behind; only transient errors (deadlock, lost connection) escape. A subset
+    fails when the server refuses it or when the writer rejects one of its rows before sending
+    (:class:`RowRejected`).
     """
 
     def __init__(
@@ -152,8 +192,40 @@ class BadRows:
             if self.is_transient(exc):
                 raise
             return mask_secrets(str(exc.orig)).strip()
+        except RowRejected as exc:
+            return mask_secrets(str(exc))
         finally:
             self.conn.rollback()
+
+
+def _takes_bytes(kind: sa.types.TypeEngine[Any]) -> bool:
+    """Whether a column of this type takes ``bytes`` values: a binary type, or one SQLAlchemy
+    does not know (the database decides)."""
+    try:
+        python = kind.python_type
+    except NotImplementedError:
+        return True
+    return issubclass(python, bytes | bytearray | memoryview)
+
+
+def _unsendable(
+    columns: Sequence[str], values: Sequence[tuple[Any, ...]], exc: ValueError | OverflowError
+) -> str:
+    """Why the driver could not send a write: its error, or the column and the value (in ASCII)
+    of a string the connection's encoding cannot hold."""
+    reason = f"{type(exc).__name__}: {exc}"
+    if not isinstance(exc, UnicodeEncodeError):
+        return reason
+    part = exc.object[exc.start : exc.end]
+    for i, column in enumerate(columns):
+        for row in values:
+            value = row[i]
+            if isinstance(value, str) and part in value:
+                text = ascii(value[:60])  # the quarantine may be in that same encoding
+                return (
+                    f"column {column!r}: {text} cannot be encoded in {exc.encoding} ({exc.reason})"
+                )
+    return reason
 
 
 def _by_columns(rows: Sequence[Row]) -> dict[tuple[str, ...], list[Row]]:
