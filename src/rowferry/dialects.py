@@ -133,7 +133,8 @@ class SQLiteDialect(Dialect):
 
 class MySQLDialect(Dialect):
     """MySQL and MariaDB: multi-row INSERTs as large as ``max_allowed_packet`` allows (see
-    :mod:`rowferry.mysql_insert`; other drivers: their ``executemany``)."""
+    :mod:`rowferry.mysql_insert`; other drivers: their ``executemany``). A row larger than the
+    packet is rejected before it is sent (other drivers: one whose values alone are)."""
 
     name = "mysql"
     max_params = 60_000
@@ -164,6 +165,7 @@ class MySQLDialect(Dialect):
         on: OnConflict,
     ) -> int:
         if not mysql_insert.supports(conn):
+            mysql_insert.refuse_oversized(conn, self.insert_head(table, columns), rows)
             return super().write_rows(conn, table, columns, rows, unique_key, on)
         head = self.insert_head(table, columns)
         clause = self.conflict_clause(columns, unique_key, on)

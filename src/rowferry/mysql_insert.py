@@ -19,6 +19,15 @@ one ``str.format`` of a template made for the chunk (``({},'{}',{:f})``: integer
 are, strings that need no escape between quotes, decimals by ``f``, datetimes after one
 ``map`` of ``isoformat``), all in C. Value by value (:meth:`_PyMySQL.literal` and its type
 checks), rendering was 63 % of the writing thread's samples of a plain copy into MariaDB.
+
+A row whose statement alone would be larger than ``max_allowed_packet`` is never sent: the
+server answers such a packet by closing the connection, which looks like a lost connection
+(2006, 2013) and would be retried forever. :func:`write` measures each rendered row (one
+``map(len)``) and raises :class:`~rowferry.errors.RowRejected` before sending anything, so that
+bisection quarantines that row. For other drivers, which render their own statements,
+:func:`refuse_oversized` does the same from the lengths of the rows' strings and bytes, a lower
+bound of the rendered row: a row of values that alone pass the packet is refused, one that
+passes it only once escaped is still sent.
 """
 
 from __future__ import annotations
@@ -32,13 +41,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .errors import RowRejected
+
 #: never build a statement larger than this, whatever the server accepts
 MAX_STATEMENT_BYTES = 16 * 1024 * 1024
-#: room left in a packet for the command byte and the statement's head and tail
+#: room left in a packet of several rows for the command byte and the statement's head and tail
 _MARGIN = 1024
+#: the command byte that precedes a statement in its packet
+_COMMAND = 1
 #: ``SERVER_STATUS_NO_BACKSLASH_ESCAPES`` in the server status flags
 _NO_BACKSLASH_ESCAPES = 512
-_INFO_KEY = "rowferry_max_statement_bytes"
+_INFO_KEY = "rowferry_max_allowed_packet"
+#: the types of the values whose length :func:`refuse_oversized` counts (and NULL)
+_SIZED = frozenset({str, bytes, bytearray, type(None)})
 #: the characters :func:`quote` escapes (with backslash escapes on)
 _ESCAPED = re.compile(r"[\\'\x00\n\r\x1a]")
 _ISO_SPACE = methodcaller("isoformat", " ")
@@ -57,14 +72,18 @@ def write(conn: sa.Connection, head: str, clause: str, rows: list[tuple[Any, ...
     errors come out as SQLAlchemy's ``DBAPIError``, like those of any other statement."""
     if not conn.in_transaction():  # so that conn.commit()/rollback() reach the driver
         conn.begin()
-    limit = _statement_limit(conn)
+    packet = max_allowed_packet(conn)
     driver = conn.connection.driver_connection
     render = _PyMySQL(driver) if conn.dialect.driver == "pymysql" else _MySQLdb(driver)
     prefix, suffix = (head + " VALUES ").encode(render.encoding), clause.encode(render.encoding)
+    rendered = render.rows(rows)
+    if rendered:
+        _refuse_longer(max(map(len, rendered)) + len(prefix) + len(suffix), packet, "")
+    limit = min(packet, MAX_STATEMENT_BYTES) - _MARGIN
     affected = 0
     cursor = driver.cursor()  # type: ignore[union-attr]
     try:
-        for statement in _statements(prefix, suffix, render.rows(rows), limit):
+        for statement in _statements(prefix, suffix, rendered, limit):
             affected += cursor.execute(statement)
     except conn.dialect.loaded_dbapi.Error as exc:
         error = conn.dialect.loaded_dbapi.Error
@@ -74,9 +93,33 @@ def write(conn: sa.Connection, head: str, clause: str, rows: list[tuple[Any, ...
     return affected
 
 
+def refuse_oversized(conn: sa.Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Raise :class:`RowRejected` if one of ``rows`` holds strings and bytes longer, with
+    ``head``, than the packet: for drivers whose statements rowferry does not render.
+
+    Only columns of strings and bytes count, by one ``map(len)`` each; rows are added up one by
+    one only when the longest values of all columns together could pass the packet."""
+    columns = [c for c in zip(*rows, strict=True) if _SIZED.issuperset(map(type, c))]
+    longest = [max(map(len, filter(None, column)), default=0) for column in columns]
+    packet = max_allowed_packet(conn)
+    if sum(longest) + len(head) + _COMMAND <= packet:
+        return
+    for row in zip(*columns, strict=True):
+        _refuse_longer(sum(map(len, filter(None, row))) + len(head), packet, "at least ")
+
+
+def _refuse_longer(statement: int, packet: int, bound: str) -> None:
+    if statement + _COMMAND > packet:
+        raise RowRejected(
+            f"the row is larger than max_allowed_packet: its INSERT takes {bound}"
+            f"{statement + _COMMAND:,} bytes, the server's max_allowed_packet is {packet:,} "
+            "(raise it on the server, or make the row smaller)"
+        )
+
+
 def _statements(prefix: bytes, suffix: bytes, rows: Iterable[bytes], limit: int) -> Iterator[bytes]:
     """Group the rendered rows into statements of at most ``limit`` bytes (a row that alone is
-    larger still goes, alone, and the server's refusal names it)."""
+    larger, but fits the packet, goes alone)."""
     batch: list[bytes] = []
     size = len(prefix) + len(suffix)
     for row in rows:
@@ -89,13 +132,13 @@ def _statements(prefix: bytes, suffix: bytes, rows: Iterable[bytes], limit: int)
         yield prefix + b",".join(batch) + suffix
 
 
-def _statement_limit(conn: sa.Connection) -> int:
-    """The largest statement to send on this connection, asked of the server once."""
+def max_allowed_packet(conn: sa.Connection) -> int:
+    """The largest packet the server takes on this connection (its session's
+    ``max_allowed_packet``, set from the global one when the connection opened), asked once per
+    connection."""
     info = conn.connection.info
     if _INFO_KEY not in info:
-        server = int(conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one())
-        client = int(getattr(conn.connection.driver_connection, "max_allowed_packet", server))
-        info[_INFO_KEY] = min(server, client, MAX_STATEMENT_BYTES) - _MARGIN
+        info[_INFO_KEY] = int(conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one())
     return int(info[_INFO_KEY])
 
 
