@@ -79,7 +79,7 @@ def test_a_done_migration_reused_for_another_source_table_is_refused(db_url: str
     _build(db_url)
     assert rowferry.run(_copy(), db_url).done
     message = _refused(db_url, _copy(source="src_b"), "source table was 'src_a', now 'src_b'")
-    assert "(done, 30 rows read)" in message
+    assert "(done, rows read: 30)" in message
 
 
 def test_a_key_type_changed_between_trips_is_refused(db_url: str, dialect_name: str) -> None:
@@ -158,6 +158,16 @@ def test_a_state_row_without_identity_takes_the_current_one_and_continues(db_url
     assert result.done and result.rows_done == ROWS
     assert _fetch(db_url, "SELECT identity FROM rowferry_state") == recorded
     assert len(_fetch(db_url, "SELECT id FROM dst_a")) == ROWS
+
+
+def test_a_state_table_without_the_identity_column_gets_it_and_continues(db_url: str) -> None:
+    _build(db_url)
+    _first_chunk(db_url, _copy())
+    recorded = _fetch(db_url, "SELECT identity FROM rowferry_state")
+    _execute(db_url, "ALTER TABLE rowferry_state DROP COLUMN identity")
+    result = rowferry.run(_copy(), db_url)
+    assert result.done and result.rows_done == ROWS
+    assert _fetch(db_url, "SELECT identity FROM rowferry_state") == recorded
 
 
 def test_a_done_row_without_identity_records_it_and_then_refuses_a_change(db_url: str) -> None:

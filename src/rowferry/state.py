@@ -365,7 +365,7 @@ def _check_identity(current: MigrationState, identity: Identity) -> None:
     """Refuse a migration that is no longer the one its row's progress belongs to."""
     changes = identity.changes_since(current.identity)
     if changes:
-        name, where = current.name, f"{current.display_status}, {current.rows_read} rows read"
+        name, where = current.name, f"{current.display_status}, rows read: {current.rows_read:,}"
         raise StateError(
             f"migration {name!r} ({where}) is not the migration its saved progress belongs "
             f"to: {'; '.join(changes)}. Nothing was written. Give the migration a new name to "
