@@ -149,7 +149,6 @@ def _tagged(value: Any) -> Any:
 _PART_NAMES = {
     "source": "source table",
     "where": "filter",
-    "params": "filter parameters",
     "target": "target table",
 }
 
