@@ -102,14 +102,16 @@ def refuse_oversized(conn: sa.Connection, head: str, rows: Sequence[Sequence[Any
     columns = [c for c in zip(*rows, strict=True) if _SIZED.issuperset(map(type, c))]
     longest = [max(map(len, filter(None, column)), default=0) for column in columns]
     packet = max_allowed_packet(conn)
-    if sum(longest) + len(head) + _COMMAND <= packet:
+    if sum(longest) + len(head) + _COMMAND < packet:
         return
     for row in zip(*columns, strict=True):
         _refuse_longer(sum(map(len, filter(None, row))) + len(head), packet, "at least ")
 
 
 def _refuse_longer(statement: int, packet: int, bound: str) -> None:
-    if statement + _COMMAND > packet:
+    """Raise :class:`RowRejected` for a ``statement`` of this length: the server takes a packet
+    (the command byte, then the statement) only when it is shorter than ``packet``."""
+    if statement + _COMMAND >= packet:
         raise RowRejected(
             f"the row is larger than max_allowed_packet: its INSERT takes {bound}"
             f"{statement + _COMMAND:,} bytes, the server's max_allowed_packet is {packet:,} "
