@@ -26,8 +26,8 @@ server answers such a packet by closing the connection, which looks like a lost 
 ``map(len)``) and raises :class:`~rowferry.errors.RowRejected` before sending anything, so that
 bisection quarantines that row. For other drivers, which render their own statements,
 :func:`refuse_oversized` does the same from the lengths of the rows' strings and bytes, a lower
-bound of the rendered row: a row of values that alone pass the packet is refused, one that
-passes it only once escaped is still sent.
+bound of the rendered row: a row whose values alone reach the packet is refused; one that
+reaches it only once encoded and escaped is still sent, and its lost connection retried.
 """
 
 from __future__ import annotations
@@ -94,11 +94,11 @@ def write(conn: sa.Connection, head: str, clause: str, rows: list[tuple[Any, ...
 
 
 def refuse_oversized(conn: sa.Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Raise :class:`RowRejected` if one of ``rows`` holds strings and bytes longer, with
-    ``head``, than the packet: for drivers whose statements rowferry does not render.
+    """Raise :class:`RowRejected` if one of ``rows`` holds strings and bytes that, with
+    ``head``, reach the packet: for drivers whose statements rowferry does not render.
 
-    Only columns of strings and bytes count, by one ``map(len)`` each; rows are added up one by
-    one only when the longest values of all columns together could pass the packet."""
+    Only columns of strings and bytes (and NULLs) count, by one ``map(len)`` each; rows are added
+    up one by one only when the longest values of all columns together reach the packet."""
     columns = [c for c in zip(*rows, strict=True) if _SIZED.issuperset(map(type, c))]
     longest = [max(map(len, filter(None, column)), default=0) for column in columns]
     packet = max_allowed_packet(conn)
