@@ -184,12 +184,23 @@ class ChunkStatements:
     ) -> sa.Select[Any] | sa.Select[int, Any, Any]:
         """How many root rows the chunk has, and its first and last keys: one row back whatever
         the chunk's size (a single-column key: ``SELECT COUNT(*), MIN(key), MAX(key)`` over the
-        chunk's keys query; a composite key: its keys, as :meth:`keys`)."""
+        chunk's keys query; a composite key, or one without ``MIN``/``MAX``: its keys, as
+        :meth:`keys`)."""
         keys = self.keys(after, limit)
-        if len(self.source.key) > 1:
+        if not self._bounds_aggregate():
             return keys
         chunk = keys.subquery("chunk")
         return sa.select(sa.func.count(), sa.func.min(chunk.c[0]), sa.func.max(chunk.c[0]))
+
+    def _bounds_aggregate(self) -> bool:
+        """Whether the chunk's bounds are read as ``MIN``/``MAX`` of its keys: a key of one
+        column, of a type the database has them for (PostgreSQL has none for ``uuid``,
+        ``bytea`` or ``boolean``)."""
+        if len(self.source.key) > 1:
+            return False
+        kind = self.source.key[0].type
+        unordered = (sa.Uuid, sa.LargeBinary, sa.Boolean)
+        return self.dialect != "postgresql" or not isinstance(kind, unordered)
 
     def read_end(
         self, conn: sa.Connection, after: cursor.Key | None, limit: int, *, jit_off: bool = False
@@ -204,7 +215,7 @@ class ChunkStatements:
         if jit_off:
             query = query.add_columns(sa.func.set_config("jit", "off", True))
         found = [row[:width] for row in conn.execute(query)]
-        if len(self.source.key) > 1:
+        if not self._bounds_aggregate():
             if not found:
                 return Bounds(0, None, None)
             return Bounds(len(found), tuple(found[0]), tuple(found[-1]))

@@ -16,7 +16,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine.reflection import Inspector
 
-from . import catalog, filters
+from . import catalog, exact_types, filters
 from .connections import describe, mask_secrets
 from .errors import ConfigError, SchemaError
 from .spec import BelongsTo, HasMany, Migration, OnConflict, Relation, _columns
@@ -88,7 +88,10 @@ class _Reflector:
                 )
 
     def table(self, name: str) -> sa.Table:
-        return _read_exactly(self._table(name))
+        table = _read_exactly(self._table(name))
+        if self.conn.dialect.name in ("mysql", "mariadb"):
+            exact_types.read_durations(table)
+        return table
 
     def _table(self, name: str) -> sa.Table:
         schema, _, bare = name.rpartition(".")
@@ -235,6 +238,8 @@ def resolve_source(
     key_names = migration.key_columns or _primary_key(table, role)
     key = tuple(reflect.column(table, name, f"{role} key") for name in key_names)
     _check_key(reflect, table, key, role)
+    if conn.dialect.name == "sqlite":
+        exact_types.read_as_stored(table, list(key_names))
     where = _bind_where(migration)
     relations = _resolve_relations(reflect, table, key_names, migration.relations, role)
     plan = SourcePlan(table=table, key=key, where=where, relations=relations)
