@@ -73,3 +73,11 @@ if __name__ == "__main__":
     CLI_DOC.parent.mkdir(exist_ok=True)
     CLI_DOC.write_text(render_cli_reference())
     print(f"wrote {CLI_DOC}")
+
+
+def test_type_fidelity_doc_is_the_code_table() -> None:
+    from rowferry import fidelity
+
+    text = (Path(__file__).parent.parent / "docs" / "type-fidelity.md").read_text(encoding="utf-8")
+    assert text.endswith(fidelity.markdown())
+    assert all(rule.outcome in ("exact", "converted", "refused") for rule in fidelity.TABLE)

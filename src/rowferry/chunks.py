@@ -198,8 +198,9 @@ class ChunkProcessor:
     def _refuse_if_all_bad(
         self, result: transforming.Transformed, bad: list[tuple[transforming.Group, str]]
     ) -> None:
-        """A chunk whose every row is rejected points at the target, not at the rows."""
-        if len(bad) == len(result.groups) and len(bad) > 1:
+        """A chunk of many rows whose every row is rejected points at the target (a missing
+        column, a constraint no row meets), not at the rows; a few rows may all be bad ones."""
+        if len(bad) == len(result.groups) and len(bad) >= defaults.ALL_BAD_ROWS:
             raise MigrationFailed(
                 f"migration {self.migration.name!r}: the target rejected every row of the chunk "
                 f"after {self.key_names} {list(bad[0][0].key)!r}: {bad[0][1]}"

@@ -47,6 +47,11 @@ EXIT_MISMATCH = 5
 #: usually mean a bug in the transform or a target column that is too small, not bad data.
 MAX_BAD_ROWS = 100
 
+#: A chunk of at least this many root rows that the target rejects every one of fails the trip:
+#: it points at the target (a renamed column, a constraint no row meets). A smaller chunk's
+#: rejected rows are quarantined like any others.
+ALL_BAD_ROWS = 10
+
 #: A chunk that fails with a transient error (deadlock, lock wait timeout, lost connection) is
 #: rolled back and tried again this many times in all, after reconnecting, waiting 0.1 s,
 #: 0.2 s, 0.4 s ... (at most RETRY_MAX_WAIT_SECONDS, with jitter) in between.

@@ -259,6 +259,14 @@ def _check_key(
             "it, and NaN equals nothing); choose an exact key (integers, decimals, strings, "
             "dates) with key=[...]"
         )
+    if reflect.conn.dialect.name == "sqlite":
+        decimal = [c.name for c in key if isinstance(c.type, sa.Numeric)]
+        if decimal:
+            raise SchemaError(
+                f"{role}: key column(s) {decimal} are DECIMAL/NUMERIC, which SQLite holds and "
+                "compares as doubles, text or integers; choose an INTEGER or TEXT key with "
+                "key=[...]"
+            )
     nullable = [c.name for c in key if c.nullable and not _is_rowid(reflect.conn, table, c)]
     if nullable:
         raise SchemaError(f"{role}: key column(s) {nullable} may be NULL; a key must be NOT NULL")

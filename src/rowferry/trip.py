@@ -18,7 +18,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 import tenacity
 
-from . import collector, cursor, defaults, identity, pushdown, reading, schema, state
+from . import collector, cursor, defaults, fidelity, identity, pushdown, reading, schema, state
 from .chunks import ChunkProcessor, Outcome
 from .connections import describe, mask_secrets
 from .dialects import dialect_for
@@ -57,6 +57,7 @@ class Trip:
         self.source, self.target = schema.resolve(src, dst, migration)
         schema.check_copy_columns(self.source, self.target, migration)
         self.dialects = (dialect_for(src), dialect_for(dst))
+        fidelity.check(migration, self.source.table, self.target.table, self.dialects[1].name)
         bound, reader = reading.for_migration(migration, self.source, self.dialects[0])
         self.processor = ChunkProcessor(
             bound, src, dst, reader, Writer(self.target, self.dialects[1]), self.is_transient

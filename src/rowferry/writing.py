@@ -44,6 +44,13 @@ from .schema import TargetPlan
 from .spec import Row
 from .transforming import Group
 
+#: the floats besides NaN each database cannot hold (PostgreSQL holds them all, and NaN)
+_UNHELD_FLOATS: dict[str, tuple[float, ...]] = {
+    "sqlite": (),
+    "mysql": (float("inf"), float("-inf")),
+}
+#: significant digits SQLite keeps of a number
+_SQLITE_DIGITS = 15
 #: the Python types of binary values
 _BYTES = frozenset({bytes, bytearray, memoryview})
 
@@ -66,11 +73,34 @@ class Prepare:
         self._changes = (dict, list, *self.as_text)
         self.takes_bytes = _takes_bytes(column.type)
         self.label = f"column {column.name!r} ({type(column.type).__name__})"
+        sqlite = dialect.name == "sqlite"
+        #: text for a SQLite date or time column is kept as it is (a key read as stored)
+        self.as_is: tuple[type, ...] = (str,) if sqlite and _is_temporal(column.type) else ()
+        #: None: every float is held; else the floats besides NaN that are not
+        self.unheld_floats = _UNHELD_FLOATS.get(dialect.name)
+        self.sqlite_digits = sqlite and _numeric_affinity(column.type)
 
     def refuse(self, kinds: set[type]) -> None:
         """Raise :class:`RowRejected` if values of these types cannot go into the column."""
         if not self.takes_bytes and not _BYTES.isdisjoint(kinds):
             raise RowRejected(f"{self.label} is not binary: a bytes value is not written into it")
+
+    def refuse_values(self, values: Sequence[Any], kinds: set[type]) -> None:
+        """Raise :class:`RowRejected` for values the target would change without a word: NaN
+        into SQLite (stored as NULL) or MySQL/MariaDB (which have none, nor infinities), and,
+        into a SQLite column of numeric affinity, a decimal of more digits than SQLite keeps."""
+        if self.unheld_floats is not None and float in kinds:
+            unheld = self.unheld_floats
+            for value in values:
+                if isinstance(value, float) and (value != value or value in unheld):
+                    raise RowRejected(f"{self.label}: {value} cannot be stored in this database")
+        if self.sqlite_digits and Decimal in kinds:
+            for value in values:
+                if isinstance(value, Decimal) and len(value.as_tuple().digits) > _SQLITE_DIGITS:
+                    raise RowRejected(
+                        f"{self.label}: {value} has more digits than SQLite keeps "
+                        f"({_SQLITE_DIGITS}); declare the column TEXT to keep them all"
+                    )
 
     def needed(self, kinds: set[type]) -> bool:
         """Whether values of these types need preparing (else they go as they are)."""
@@ -79,6 +109,8 @@ class Prepare:
         return any(issubclass(kind, self._changes) for kind in kinds)
 
     def __call__(self, value: Any) -> Any:
+        if isinstance(value, self.as_is):
+            return value
         if isinstance(value, dict | list):
             return documents.dumps(value)
         if isinstance(value, self.as_text):
@@ -129,6 +161,7 @@ class Writer:
             prepare = self._preparer(column)
             kinds = set(map(type, by_column[i]))
             prepare.refuse(kinds)
+            prepare.refuse_values(by_column[i], kinds)
             if prepare.needed(kinds):
                 try:
                     by_column[i] = list(map(prepare, by_column[i]))
@@ -196,6 +229,16 @@ class BadRows:
             return mask_secrets(str(exc))
         finally:
             self.conn.rollback()
+
+
+def _is_temporal(kind: sa.types.TypeEngine[Any]) -> bool:
+    return isinstance(kind, sa.Date | sa.DateTime | sa.Time)
+
+
+def _numeric_affinity(kind: sa.types.TypeEngine[Any]) -> bool:
+    """Whether SQLite gives a column of this type numeric affinity (it turns numeric text
+    into numbers): NUMERIC, DECIMAL and the types SQLAlchemy does not know."""
+    return isinstance(kind, sa.Numeric | sa.types.NullType) and not isinstance(kind, sa.Float)
 
 
 def _takes_bytes(kind: sa.types.TypeEngine[Any]) -> bool:

@@ -24,8 +24,9 @@ _KEY_SHAPES = [
     ["bigint", "date"],
 ]
 _FILTERABLE = ("int", "bigint", "smallint")
-#: Not generated yet, open: a JSON document that is a bare number, written into a SQLite column
-#: declared JSON (NUMERIC affinity), is stored by SQLite as a number, rounded past 15 digits.
+#: Not generated yet, open: a JSON document that is a bare number, in a SQLite column declared
+#: JSON (numeric affinity), is held by SQLite as a number, rounded past 15 digits, and read
+#: back through CAST(... AS TEXT) with 15 digits.
 OPEN_SQLITE_JSON_NUMBERS = True
 
 
@@ -115,7 +116,7 @@ def _rows(
 ) -> list[tuple[Any, ...]]:
     pools = {name: kind.values(rng, dialect) for name, kind in [*key, *columns]}
     for name, kind in columns:
-        if kind.name == "json" and target == "sqlite":  # see OPEN_SQLITE_JSON_NUMBERS
+        if kind.name == "json" and "sqlite" in (dialect, target):  # OPEN_SQLITE_JSON_NUMBERS
             pools[name] = [v for v in pools[name] if not v.lstrip("-")[:1].isdigit()]
     rows = []
     for _ in range(rng.randint(0, 25)):

@@ -278,6 +278,8 @@ def _jsons(rng: random.Random, dialect: str) -> list[Any]:
 
 
 def _canon_json(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return ("json", Decimal(repr(value)))  # a bare number SQLite's affinity made a number
     if not isinstance(value, str):
         return ("other", repr(value))
     try:
@@ -429,6 +431,16 @@ TARGET_FALLBACK: dict[tuple[str, str], str] = {
     ("bit", "postgresql"): "BIGINT",
     ("bit", "sqlite"): "INTEGER",
 }
+
+
+_ZERO, _NEGATIVE_ZERO = struct.pack("<d", 0.0), struct.pack("<d", -0.0)
+
+
+def documented(kind: Kind, target: str, value: Any) -> Any:
+    """The canonical ``value`` as the target holds it after a documented conversion."""
+    if kind.name == "double" and target != "postgresql" and value == _NEGATIVE_ZERO:
+        return _ZERO  # MariaDB and SQLite hold no negative zero
+    return value
 
 
 def target_type(kind: Kind, dialect: str) -> str:

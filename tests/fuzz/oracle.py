@@ -27,7 +27,7 @@ from rowferry.connections import create_engine
 
 from .cases import Case
 from .databases import Database, Databases
-from .kinds import Kind, target_type
+from .kinds import Kind, documented, target_type
 
 MAX_TRIPS = 80
 
@@ -200,7 +200,7 @@ def _compare(case: Case, src: Database, dst: Database, verdict: Verdict) -> Verd
     width = len(case.key)
     where = f" WHERE ({case.oracle_where})" if case.oracle_where else ""
     source = src.query(f"SELECT {_selected(src, columns)} FROM {case.name}_src{where}")
-    wanted = {row[:width]: row for row in map(lambda r: _canon_row(columns, r), source)}
+    wanted = {row[:width]: _as_held(case, row) for row in (_canon_row(columns, r) for r in source)}
     target = dst.query(f"SELECT {_selected(dst, columns)} FROM {case.name}_dst")
     got = [_canon_row(columns, r) for r in target]
     held = _quarantined(case, dst)
@@ -232,6 +232,12 @@ def _compare(case: Case, src: Database, dst: Database, verdict: Verdict) -> Verd
     if problems:
         return Verdict("failed", "\n".join(problems[:12]), verdict.rows, verdict.crashes)
     return verdict
+
+
+def _as_held(case: Case, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(
+        documented(k, case.target, v) for (_, k), v in zip(case.all_columns, row, strict=True)
+    )
 
 
 def _quarantined(case: Case, dst: Database) -> list[tuple[str, str]]:
