@@ -18,7 +18,7 @@ render their own format on the way in, which is wrong in two places:
   the declared scale (10 places when none is declared: ``1e-12`` became 0). :class:`Decimals`
   reads an integer as its decimal, a double as the shortest decimal that reads back as the same
   double (what PostgreSQL and MariaDB make of a double written to a ``NUMERIC`` column), and
-  text as the decimal it spells.
+  text as the decimal it spells; at the column's declared scale when that loses no digit.
 """
 
 from __future__ import annotations
@@ -72,7 +72,24 @@ class Decimals(sa.types.TypeDecorator[Any]):
         self.impl = kind  # type: ignore[assignment]
 
     def result_processor(self, dialect: sa.Dialect, coltype: object) -> Any:
-        return _decimal
+        scale = getattr(self.impl_instance, "scale", None)
+        if scale is None:
+            return _decimal
+        exponent = Decimal(1).scaleb(-scale)
+
+        def to_scale(value: Any) -> Any:
+            """The decimal at the declared scale (``132.2`` as ``132.20``) when no digit is
+            lost on the way; else as it is."""
+            found = _decimal(value)
+            if isinstance(found, Decimal) and found.is_finite():
+                try:
+                    scaled = found.quantize(exponent)
+                except InvalidOperation:
+                    return found
+                return scaled if scaled == found else found
+            return found
+
+        return to_scale
 
 
 def read_durations(table: sa.Table) -> None:
