@@ -133,15 +133,9 @@ def _progress(hidden: bool) -> Iterator[Callable[[ChunkDone], None] | None]:
     if hidden or not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from .report import rows_progress
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
+    with rows_progress("{task.description}", "rows") as bar:
         task = bar.add_task("migrating", total=None)
 
         def on_chunk(event: ChunkDone) -> None:

@@ -7,13 +7,43 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from .engine import ChunkDone, RunResult
 
 if TYPE_CHECKING:
     from .demo.runner import DemoReport
     from .plan import PlanReport
+
+
+class RowsColumn(ProgressColumn):
+    """``1,200/2,700 rows``, or ``1,200 rows`` while the total is not known yet."""
+
+    def __init__(self, unit: str = "") -> None:
+        super().__init__()
+        self.unit = f" {unit}" if unit else ""
+
+    def render(self, task: Task) -> Text:
+        done = f"{task.completed:,.0f}"
+        if task.total is not None:
+            done += f"/{task.total:,.0f}"
+        return Text(done + self.unit)
+
+
+def rows_progress(description: str, unit: str = "", console: Console | None = None) -> Progress:
+    """The progress bar of a run (description, bar, rows done of the total, time left),
+    cleared when it ends."""
+    columns = (TextColumn(description), BarColumn(), RowsColumn(unit), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=True)
 
 
 def print_plan(report: PlanReport) -> None:
@@ -56,14 +86,7 @@ class DemoPrinter:
         self.progress: Progress | None = None
         self.task: TaskID | None = None
         if sys.stderr.isatty():
-            self.progress = Progress(
-                TextColumn("snapshots"),
-                BarColumn(),
-                TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
+            self.progress = rows_progress("snapshots", console=Console(stderr=True))
         self.trips = 0
 
     def chunk(self, event: ChunkDone) -> None:
