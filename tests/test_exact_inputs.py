@@ -6,6 +6,7 @@ rowferry's readers or SQLAlchemy's types.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import struct
 from typing import Any
@@ -219,3 +220,101 @@ def test_a_sqlite_int_primary_key_that_may_hold_null_is_refused(make_db) -> None
     )
     with pytest.raises(SchemaError, match=r"\['id'\] may be NULL"):
         rowferry.run(Migration("i", source="src", target="dst"), url)
+
+
+@pytest.mark.parametrize("target_kind", ["same", "sqlite", "mariadb"])
+def test_instants_arrive_as_their_utc_time_whatever_the_session_zone(
+    make_db,  # type: ignore[no-untyped-def]
+    target_kind: str,
+) -> None:
+    source = make_db("postgresql")
+    database = sa.make_url(source).database
+    _execute(source, f"ALTER DATABASE {database} SET timezone TO 'Asia/Kolkata'")
+    target = source if target_kind == "same" else make_db(target_kind)
+    _execute(
+        source,
+        "CREATE TABLE src (id INT PRIMARY KEY, t TIMESTAMP(6) WITH TIME ZONE)",
+        "INSERT INTO src VALUES (1, '2024-01-01 00:00:00.000001+00'), "
+        "(2, '2024-06-30 23:30:00-08')",
+    )
+    naive = "DATETIME(6)" if target_kind == "mariadb" else "TIMESTAMP(6)"
+    _execute(target, f"CREATE TABLE dst (id INT PRIMARY KEY, t {naive})")
+    result = rowferry.run(Migration("tz", source="src", target="dst"), source, target)
+    assert result.done
+    got = [dt.datetime.fromisoformat(str(t)) for _, t in _raw(target, "SELECT id, t FROM dst")]
+    assert sorted(got) == [dt.datetime(2024, 1, 1, 0, 0, 0, 1), dt.datetime(2024, 7, 1, 7, 30)]
+
+
+SQLITE_DECIMALS = [
+    (1, "12"),  # stored as the integer 12
+    (2, "0.1"),
+    (3, "0.30000000000000004"),  # a double of 17 digits
+    (4, "1.234"),  # more places than declared
+    (5, "'12345678901234567890.5'"),  # held as the double 1.2345678901234567e19
+    (8, "'n/a'"),  # text that spells no number stays text
+    (6, "-0.0"),
+    (7, "NULL"),
+]
+
+
+def test_sqlite_decimals_in_a_pushed_down_snapshot_are_those_of_the_python_path(
+    make_db,  # type: ignore[no-untyped-def]
+) -> None:
+    url = make_db("sqlite")
+    values = ", ".join(f"({i}, {v})" for i, v in SQLITE_DECIMALS)
+    _execute(
+        url,
+        "CREATE TABLE src (id INTEGER NOT NULL PRIMARY KEY, m DECIMAL(10, 2), n NUMERIC)",
+        f"INSERT INTO src (id, m) VALUES {values}",
+        "UPDATE src SET n = m",
+        "CREATE TABLE python (id INTEGER NOT NULL PRIMARY KEY, doc TEXT)",
+        "CREATE TABLE pushed (id INTEGER NOT NULL PRIMARY KEY, doc TEXT)",
+    )
+    shape = rowferry.Snapshot(columns={"id": "id"}, document="doc")
+    for target, pushdown in (("python", False), ("pushed", True)):
+        migration = Migration(
+            target, source="src", target=target, transform=shape, pushdown=pushdown
+        )
+        assert rowferry.run(migration, url, chunk_size=3).done
+    python = [
+        rowferry.documents.loads(d) for (d,) in _raw(url, "SELECT doc FROM python ORDER BY id")
+    ]
+    pushed = [
+        rowferry.documents.loads(d) for (d,) in _raw(url, "SELECT doc FROM pushed ORDER BY id")
+    ]
+    assert pushed == python
+    assert [str(d["m"]) for d in python] == [
+        "12.00",
+        "0.10",
+        "0.30000000000000004",
+        "1.234",
+        "12345678901234567000.00",
+        "0.00",
+        "None",
+        "n/a",
+    ]
+
+
+def test_mariadb_durations_past_a_day_in_a_snapshot(make_db) -> None:  # type: ignore[no-untyped-def]
+    url = make_db("mariadb")
+    _execute(
+        url,
+        "CREATE TABLE src (id INT PRIMARY KEY, t TIME(6))",
+        "INSERT INTO src VALUES (1, '-838:59:59'), (2, '25:00:00.5'), (3, '01:02:03'), (4, NULL)",
+        "CREATE TABLE python (id INT PRIMARY KEY, doc JSON)",
+        "CREATE TABLE pushed (id INT PRIMARY KEY, doc JSON)",
+    )
+    shape = rowferry.Snapshot(columns={"id": "id"}, document="doc")
+    for target, pushdown in (("python", False), ("pushed", True)):
+        migration = Migration(
+            target, source="src", target=target, transform=shape, pushdown=pushdown
+        )
+        assert rowferry.run(migration, url).done
+    for target in ("python", "pushed"):
+        docs = [rowferry.documents.loads(d) for (d,) in _raw(url, f"SELECT doc FROM {target}")]
+        assert sorted((d["id"], d["t"]) for d in docs) == [
+            (1, "-838:59:59.000000"),
+            (2, "25:00:00.500000"),
+            (3, "01:02:03.000000"),
+            (4, None),
+        ]

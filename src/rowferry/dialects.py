@@ -31,6 +31,10 @@ class Dialect:
     #: most parameters one statement may carry (keys in one ``IN`` list are split below this)
     max_params: ClassVar[int] = 30_000
     explain_prefix: ClassVar[str] = "EXPLAIN "
+    #: the floats a column cannot hold besides NaN; None: every float, NaN too
+    unheld_floats: ClassVar[tuple[float, ...] | None] = None
+    #: whether a datetime column may keep a time zone (else every one holds naive times)
+    time_zones: ClassVar[bool] = False
 
     def __init__(self, sa_dialect: sa.Dialect) -> None:
         self.sa_dialect = sa_dialect
@@ -93,6 +97,16 @@ class Dialect:
         """Whether related rows are read packed as JSON (see :mod:`rowferry.packed`)."""
         return False
 
+    def rounds_numbers(self, kind: sa.types.TypeEngine[Any]) -> bool:
+        """Whether a column of this type holds the numbers written to it as doubles (decimals
+        as text included), so that a decimal no double spells exactly changes."""
+        return False
+
+    def keeps_text(self, kind: sa.types.TypeEngine[Any]) -> bool:
+        """Whether text written to a column of this type is kept as it is, where SQLAlchemy's
+        type would only take its own Python type (a date as text, as SQLite holds dates)."""
+        return False
+
     def in_list(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
         """``column IN (values)``: how one chunk's related rows are looked up."""
         return column.in_(values)
@@ -115,6 +129,16 @@ class SQLiteDialect(Dialect):
     max_params = 30_000
     explain_prefix = "EXPLAIN QUERY PLAN "
     _scan = re.compile(r"\bSCAN (?:TABLE )?(\"[^\"]+\"|\S+)(?! USING (?:COVERING )?INDEX)")
+    unheld_floats = ()  # NaN is stored as NULL
+
+    def rounds_numbers(self, kind: sa.types.TypeEngine[Any]) -> bool:
+        """Columns of numeric, integer or real affinity (SQLAlchemy's numbers, JSON, and
+        types it does not know) turn numeric text into integers or doubles."""
+        return isinstance(kind, sa.Numeric | sa.Integer | sa.JSON | sa.types.NullType)
+
+    def keeps_text(self, kind: sa.types.TypeEngine[Any]) -> bool:
+        """Dates and times: SQLite holds them as text (a key read as stored is such text)."""
+        return isinstance(kind, sa.Date | sa.DateTime | sa.Time)
 
     def placeholder(self) -> str:
         return "?"
@@ -138,6 +162,7 @@ class MySQLDialect(Dialect):
 
     name = "mysql"
     max_params = 60_000
+    unheld_floats = (float("inf"), float("-inf"))  # and no NaN
 
     def packs_relations(self) -> bool:
         from . import packed
@@ -221,6 +246,7 @@ class PostgreSQLDialect(Dialect):
 
     name = "postgresql"
     max_params = 30_000
+    time_zones = True
     _scan = re.compile(r"Seq Scan on (\"[^\"]+\"|\S+)")
     #: serialization failure, deadlock, lock timeout, admin/crash shutdown, connection exceptions
     transient_states: ClassVar[tuple[str, ...]] = (

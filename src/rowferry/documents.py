@@ -6,7 +6,8 @@ The rendering is part of the contract (the pushdown path produces the same docum
   ``12.50``; never a float, never exponent notation);
 - ``datetime``: a string ``YYYY-MM-DDTHH:MM:SS.ffffff``, always six fractional digits, followed by
   the UTC offset (``+00:00``) only when the value carries a time zone;
-- ``date``: ``YYYY-MM-DD``; ``time``: ``HH:MM:SS.ffffff``;
+- ``date``: ``YYYY-MM-DD``; ``time``: ``HH:MM:SS.ffffff``; a duration (MySQL/MariaDB ``TIME``,
+  which reaches 838 hours either way) ``[-]HH:MM:SS.ffffff`` in hours, as MySQL writes it;
 - ``UUID``: its canonical string; ``bytes``: base64; ``NULL``: ``null``;
 - text is written as UTF-8, not escaped (``"王小明"``, not ``"\\u738b..."``).
 """
@@ -44,6 +45,18 @@ def render_decimal(value: Decimal) -> str:
     return format(value, "f") if "E" in text else text
 
 
+def render_duration(value: dt.timedelta) -> str:
+    micros = value // _MICROSECOND
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    sign = "-" if micros < 0 else ""
+    return f"{sign}{hours:02d}:{minute:02d}:{second:02d}.{fraction:06d}"
+
+
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
 def _default(value: Any) -> Any:
     """orjson's hook for the values it does not render itself (or not our way).
 
@@ -75,6 +88,8 @@ def _text(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, dt.time):
         return value.strftime("%H:%M:%S.%f")
+    if isinstance(value, dt.timedelta):
+        return render_duration(value)
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, bytes | bytearray | memoryview):

@@ -1,9 +1,11 @@
 """Column types that read values as the database holds them.
 
-MySQL/MariaDB ``TIME`` holds durations from -838:59:59 to 838:59:59; SQLAlchemy reads them as
-times of day, wrapping past 24 hours (``25:00:00`` became ``01:00:00``) and turning a
-negative duration into a time. :func:`read_as_stored` gives such columns :class:`Stored`, and
-their values arrive as the drivers' ``timedelta``.
+SQLAlchemy reflects MySQL/MariaDB ``DOUBLE`` and ``REAL`` as floats read into decimals rounded
+to 10 places (``1e-12`` became 0); :func:`read_exactly` has them read as floats. MySQL/MariaDB
+``TIME`` holds durations from -838:59:59 to 838:59:59; SQLAlchemy reads them as times of day,
+wrapping past 24 hours (``25:00:00`` became ``01:00:00``) and turning a negative duration into
+a time: :func:`read_exactly` gives such columns :class:`Stored`, and their values arrive as the
+drivers' ``timedelta``.
 
 SQLite stores any value in any column: a ``DATETIME`` column holds text (in whatever format the
 application wrote: ``2024-05-01 10:00:00``, ``2024-05-01T10:00:00.000001``), a ``DECIMAL``
@@ -23,6 +25,7 @@ render their own format on the way in, which is wrong in two places:
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -92,11 +95,24 @@ class Decimals(sa.types.TypeDecorator[Any]):
         return to_scale
 
 
-def read_durations(table: sa.Table) -> None:
-    """Give a MySQL/MariaDB table's ``TIME`` columns :class:`Stored` (see the docstring)."""
+def declared(kind: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
+    """The type a column is declared with, under the types of this module."""
+    return kind.impl_instance if isinstance(kind, Stored | Decimals) else kind
+
+
+def read_exactly(table: sa.Table, dialect: str) -> sa.Table:
+    """``table`` with its columns read as the database holds them: doubles as floats (SQLAlchemy
+    reflects MySQL/MariaDB ``DOUBLE`` and ``REAL`` as floats read into decimals rounded to 10
+    places), and MySQL/MariaDB ``TIME`` as durations (:class:`Stored`)."""
     for column in table.c:
-        if isinstance(column.type, sa.Time):
-            column.type = Stored(column.type)
+        kind = column.type
+        if isinstance(kind, sa.Float) and kind.asdecimal:
+            exact = copy.copy(kind)
+            exact.asdecimal = False
+            column.type = exact
+        elif isinstance(kind, sa.Time) and dialect in ("mysql", "mariadb"):
+            column.type = Stored(kind)
+    return table
 
 
 def read_as_stored(table: sa.Table, key: list[str]) -> None:
@@ -104,9 +120,7 @@ def read_as_stored(table: sa.Table, key: list[str]) -> None:
     ``key`` columns whose values SQLAlchemy converts :class:`Stored`."""
     dialect = sqlite.dialect()
     for column in table.c:
-        kind: sa.types.TypeEngine[Any] = column.type
-        if isinstance(kind, Stored | Decimals):
-            kind = kind.impl_instance
+        kind = declared(column.type)
         if column.name in key and kind.dialect_impl(dialect).result_processor(dialect, None):
             column.type = Stored(kind)
         elif isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):

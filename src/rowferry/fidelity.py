@@ -14,12 +14,13 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from .dialects import Dialect
 from .errors import SchemaError
 from .shapes import Copy, Snapshot
 from .spec import Migration
 
-#: significant digits SQLite keeps of a number (it holds decimals as 64-bit doubles)
-SQLITE_DIGITS = 15
+#: significant digits every double spells exactly (SQLite holds decimals as doubles)
+DOUBLE_DIGITS = 15
 
 
 class Rule(NamedTuple):
@@ -101,9 +102,15 @@ TABLE: tuple[Rule, ...] = (
     ),
     Rule(
         "TIMESTAMP WITH TIME ZONE of PostgreSQL",
-        "MariaDB, SQLite",
+        "MariaDB, SQLite, TIMESTAMP of PostgreSQL",
         "converted",
-        "the instant in UTC, without its zone",
+        "the instant's UTC time, without its zone, whatever the sessions' time zones",
+    ),
+    Rule(
+        "DATETIME, TIMESTAMP (without time zone)",
+        "TIMESTAMP WITH TIME ZONE of PostgreSQL",
+        "converted",
+        "taken as a time in the target session's time zone (PostgreSQL's own rule)",
     ),
     Rule(
         "TIME of MariaDB (-838:59:59 to 838:59:59)",
@@ -160,32 +167,30 @@ def copied_columns(migration: Migration, source: sa.Table) -> dict[str, str]:
     return {}
 
 
-def check(migration: Migration, source: sa.Table, target: sa.Table, target_dialect: str) -> None:
+def check(migration: Migration, source: sa.Table, target: sa.Table, dialect: Dialect) -> None:
     """Refuse, before any write, copied columns whose values the target would change."""
-    if target_dialect != "sqlite":
-        return
     for to, frm in copied_columns(migration, source).items():
         if frm in source.c and to in target.c:
-            _check_sqlite_decimal(migration, source.c[frm], target.c[to])
+            _check_decimals(migration, source.c[frm], target.c[to], dialect)
 
 
-def _numeric_affinity(kind: sa.types.TypeEngine[Any]) -> bool:
-    return isinstance(kind, sa.Numeric | sa.Integer | sa.types.NullType | sa.JSON)
-
-
-def _check_sqlite_decimal(migration: Migration, frm: sa.Column[Any], to: sa.Column[Any]) -> None:
-    kind = frm.type
+def _check_decimals(
+    migration: Migration, frm: sa.Column[Any], to: sa.Column[Any], dialect: Dialect
+) -> None:
+    """A decimal column of more digits than a double keeps, into a column that holds numbers
+    as doubles (SQLite's of numeric affinity)."""
+    kind = frm.type  # a SQLite source's decimals are read as the doubles it holds: not here
     if not isinstance(kind, sa.Numeric) or isinstance(kind, sa.Float):
         return
     digits = kind.precision
-    if digits is not None and digits <= SQLITE_DIGITS:
+    if digits is not None and digits <= DOUBLE_DIGITS:
         return
-    if not _numeric_affinity(to.type):
+    if not dialect.rounds_numbers(to.type):
         return
     declared = f"{digits} digits" if digits is not None else "no declared precision"
     raise SchemaError(
         f"migration {migration.name!r}: column {frm.name!r} is {kind} ({declared}), but "
-        f"SQLite keeps {SQLITE_DIGITS} significant digits of a number in target column "
-        f"{to.name!r}: declare {to.name!r} TEXT to keep every digit, or map it from a "
-        "narrower column"
+        f"target column {to.name!r} holds numbers as doubles, which keep "
+        f"{DOUBLE_DIGITS} significant digits: declare {to.name!r} TEXT to keep every digit, "
+        "or map it from a narrower column"
     )

@@ -16,18 +16,16 @@ filter count as one space. Parameter values are JSON, tagged where JSON has no e
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import json
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from . import cursor
+from .errors import CursorError
 from .schema import SourcePlan, TargetPlan
 from .spec import Migration
 
@@ -122,28 +120,19 @@ def _bound_params(where: sa.ColumnElement[bool] | None) -> dict[str, Any]:
 
 
 def _tagged(value: Any) -> Any:
-    """``value`` as JSON that keeps its type: plain where JSON is exact, tagged otherwise."""
-    if value is None or isinstance(value, bool | int | str):
+    """``value`` as JSON that keeps its type: as a cursor holds it
+    (:func:`rowferry.cursor.to_json`), lists item by item, any other value tagged with its
+    type's name."""
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, list | tuple):
         return [_tagged(v) for v in value]
     if isinstance(value, set | frozenset):
         return sorted((_tagged(v) for v in value), key=json.dumps)
-    if isinstance(value, dt.datetime):
-        return {"datetime": value.isoformat(timespec="microseconds")}
-    if isinstance(value, dt.date):
-        return {"date": value.isoformat()}
-    if isinstance(value, dt.time):
-        return {"time": value.isoformat(timespec="microseconds")}
-    if isinstance(value, float):
-        return {"float": value.hex()}
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"bytes": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, Decimal):
-        return {"decimal": str(value)}
-    if isinstance(value, uuid.UUID):
-        return {"uuid": str(value)}
-    return {type(value).__name__: str(value)}
+    try:
+        return cursor.to_json((value,))[0]
+    except CursorError:
+        return {type(value).__name__: str(value)}
 
 
 _PART_NAMES = {

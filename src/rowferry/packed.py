@@ -34,6 +34,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import _Binary
 
 from .dialects import int_literals
+from .exact_types import declared
 from .schema import RelationPlan
 from .spec import Row
 from .sql_documents import ordered_json_agg
@@ -179,7 +180,7 @@ def packing(rel: RelationPlan, sa_dialect: sa.Dialect) -> Packing | None:
 
 def _codec(column: sa.Column[Any]) -> tuple[sa.ColumnElement[Any], Decode | None] | None:
     """How a column travels (its SQL expression) and becomes the driver's value again."""
-    kind = column.type
+    kind = declared(column.type)
     if isinstance(kind, mysql.SET):
         return None
     for types, encode, decode in _codecs():

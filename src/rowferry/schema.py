@@ -7,7 +7,6 @@ plans holding SQLAlchemy ``Table`` objects. Every problem becomes a :class:`Sche
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -88,10 +87,7 @@ class _Reflector:
                 )
 
     def table(self, name: str) -> sa.Table:
-        table = _read_exactly(self._table(name))
-        if self.conn.dialect.name in ("mysql", "mariadb"):
-            exact_types.read_durations(table)
-        return table
+        return exact_types.read_exactly(self._table(name), self.conn.dialect.name)
 
     def _table(self, name: str) -> sa.Table:
         schema, _, bare = name.rpartition(".")
@@ -143,18 +139,6 @@ class _Reflector:
             if isinstance(constraint, sa.UniqueConstraint)
         ]
         return [f for f in found if f]
-
-
-def _read_exactly(table: sa.Table) -> sa.Table:
-    """``table`` with every column read as the database holds it: SQLAlchemy reflects
-    MySQL/MariaDB ``DOUBLE`` and ``REAL`` as floats read into decimals rounded to 10 places."""
-    for column in table.c:
-        kind = column.type
-        if isinstance(kind, sa.Float) and kind.asdecimal:
-            exact = copy.copy(kind)
-            exact.asdecimal = False
-            column.type = exact
-    return table
 
 
 #: what reflection would read and rowferry never uses
@@ -251,22 +235,21 @@ def _check_key(
     reflect: _Reflector, table: sa.Table, key: Sequence[sa.Column[Any]], role: str
 ) -> None:
     names = {c.name for c in key}
-    approximate = [c.name for c in key if isinstance(c.type, sa.Float)]
-    if approximate:
-        raise SchemaError(
-            f"{role}: key column(s) {approximate} hold floating-point numbers, which are not "
-            "compared exactly (a FLOAT column holds other values than the cursor that reads "
-            "it, and NaN equals nothing); choose an exact key (integers, decimals, strings, "
-            "dates) with key=[...]"
-        )
+    kinds = {c.name: exact_types.declared(c.type) for c in key}
+    _refuse_key(
+        role,
+        [n for n, kind in kinds.items() if isinstance(kind, sa.Float)],
+        "hold floating-point numbers, which are not compared exactly (a FLOAT column holds "
+        "other values than the cursor that reads it, and NaN equals nothing); choose an exact "
+        "key (integers, decimals, strings, dates)",
+    )
     if reflect.conn.dialect.name == "sqlite":
-        decimal = [c.name for c in key if isinstance(c.type, sa.Numeric)]
-        if decimal:
-            raise SchemaError(
-                f"{role}: key column(s) {decimal} are DECIMAL/NUMERIC, which SQLite holds and "
-                "compares as doubles, text or integers; choose an INTEGER or TEXT key with "
-                "key=[...]"
-            )
+        _refuse_key(
+            role,
+            [n for n, kind in kinds.items() if isinstance(kind, sa.Numeric)],
+            "are DECIMAL/NUMERIC, which SQLite holds and compares as doubles, text or "
+            "integers; choose an INTEGER or TEXT key",
+        )
     nullable = [c.name for c in key if c.nullable and not _is_rowid(reflect.conn, table, c)]
     if nullable:
         raise SchemaError(f"{role}: key column(s) {nullable} may be NULL; a key must be NOT NULL")
@@ -276,6 +259,11 @@ def _check_key(
             "no primary key, unique constraint or unique index covers it; "
             "add one, or choose unique key columns with key=[...]"
         )
+
+
+def _refuse_key(role: str, columns: list[str], why: str) -> None:
+    if columns:
+        raise SchemaError(f"{role}: key column(s) {columns} {why} with key=[...]")
 
 
 def _is_rowid(conn: sa.Connection, table: sa.Table, column: sa.Column[Any]) -> bool:

@@ -31,6 +31,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.sqltypes import _Binary
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from .exact_types import declared
 from .schema import RelationPlan
 
 #: PostgreSQL functions take at most 100 arguments: objects are built 50 pairs at a time
@@ -72,7 +73,7 @@ def unsupported(dialect: str, columns: Sequence[sa.Column[Any]]) -> list[str]:
     """Columns whose values this dialect's SQL cannot render exactly as the Python path does."""
     found = []
     for column in columns:
-        kind = column.type
+        kind = declared(column.type)
         if _is_float(column):
             ok = dialect == "postgresql" and isinstance(kind, postgresql.DOUBLE_PRECISION)
         elif isinstance(kind, _Binary):
@@ -185,7 +186,7 @@ class SqlDocuments:
         return column
 
     def _mysql(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        kind = column.type
+        kind = declared(column.type)
         if isinstance(kind, sa.DateTime):
             return sa.func.DATE_FORMAT(column, _text("%Y-%m-%dT%H:%i:%s.%f"))
         if isinstance(kind, sa.Time):
@@ -199,7 +200,7 @@ class SqlDocuments:
         return column  # DECIMAL and DATE come out as rowferry renders them
 
     def _postgresql(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        kind = column.type
+        kind = declared(column.type)
         if isinstance(kind, sa.DateTime):
             zone = "TZH:TZM" if getattr(kind, "timezone", False) else ""
             return sa.func.to_char(column, _text(f'YYYY-MM-DD"T"HH24:MI:SS.US{zone}'))
@@ -214,7 +215,7 @@ class SqlDocuments:
         return column  # numeric keeps its digits; booleans are JSON booleans
 
     def _sqlite(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        kind = column.type
+        kind = declared(column.type)
         if isinstance(kind, sa.DateTime):
             return self._sqlite_datetime(column)
         if isinstance(kind, sa.Time):
@@ -222,11 +223,39 @@ class SqlDocuments:
         if isinstance(kind, sa.Boolean):
             json_true, json_false = sa.func.json(_text("true")), sa.func.json(_text("false"))
             return sa.case((column.is_(None), None), (column != 0, json_true), else_=json_false)
-        scale = getattr(kind, "scale", None)
-        if isinstance(kind, sa.Numeric) and scale is not None:
-            text = sa.func.printf(_text(f"%.{int(scale)}f"), column)
-            return sa.case((column.is_(None), None), else_=sa.func.json(text))
+        if isinstance(kind, sa.Numeric):
+            return self._sqlite_number(column, getattr(kind, "scale", None))
         return column
+
+    @staticmethod
+    def _sqlite_number(column: sa.ColumnElement[Any], scale: int | None) -> sa.ColumnElement[Any]:
+        """A SQLite decimal as :class:`rowferry.exact_types.Decimals` reads it: an integer's
+        digits, a double's shortest digits, at the declared scale when no digit is lost.
+
+        SQLite's ``printf`` gives at most 16 significant digits, so the SQL renders exactly
+        only integers and doubles whose digits fit in 15 (what a double always holds); any other
+        value (a double of more digits, text) fails the statement on purpose, and its chunk
+        goes the Python way (:class:`rowferry.pushdown.PushdownProcessor`)."""
+        integer: sa.ColumnElement[Any] = column
+        if scale is None:
+            digits: sa.ColumnElement[Any] = sa.cast(column, sa.Text)
+            fits = sa.func.instr(digits, _text("e")) == sa.literal_column("0")
+        else:
+            digits = sa.func.printf(_text(f"%.{int(scale)}f"), column)
+            fits = sa.func.abs(column) < sa.literal_column(f"1e{15 - int(scale)}")
+            if scale:
+                point = _text("." + "0" * int(scale))
+                integer = sa.func.json(sa.cast(column, sa.Text).op("||")(point))
+        held = sa.and_(
+            sa.func.typeof(column) == _text("real"), fits, sa.cast(digits, sa.Float) == column
+        )
+        refused = sa.func.json(_text("rowferry: to the Python way: ").op("||")(column))
+        return sa.case(
+            (column.is_(None), None),
+            (sa.func.typeof(column) == _text("integer"), integer),
+            (held, sa.func.json(digits)),
+            else_=refused,
+        )
 
     def _sqlite_datetime(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """SQLAlchemy stores ``YYYY-MM-DD HH:MM:SS.ffffff``: a value of that length (26

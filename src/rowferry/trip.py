@@ -57,7 +57,7 @@ class Trip:
         self.source, self.target = schema.resolve(src, dst, migration)
         schema.check_copy_columns(self.source, self.target, migration)
         self.dialects = (dialect_for(src), dialect_for(dst))
-        fidelity.check(migration, self.source.table, self.target.table, self.dialects[1].name)
+        fidelity.check(migration, self.source.table, self.target.table, self.dialects[1])
         bound, reader = reading.for_migration(migration, self.source, self.dialects[0])
         self.processor = ChunkProcessor(
             bound, src, dst, reader, Writer(self.target, self.dialects[1]), self.is_transient

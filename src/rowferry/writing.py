@@ -28,10 +28,12 @@ as :class:`~rowferry.errors.RowRejected`, on every database alike:
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,13 +46,8 @@ from .schema import TargetPlan
 from .spec import Row
 from .transforming import Group
 
-#: the floats besides NaN each database cannot hold (PostgreSQL holds them all, and NaN)
-_UNHELD_FLOATS: dict[str, tuple[float, ...]] = {
-    "sqlite": (),
-    "mysql": (float("inf"), float("-inf")),
-}
-#: significant digits SQLite keeps of a number
-_SQLITE_DIGITS = 15
+_TZINFO = attrgetter("tzinfo")
+_DATETIMES = frozenset({dt.datetime, type(None)})
 #: the Python types of binary values
 _BYTES = frozenset({bytes, bytearray, memoryview})
 
@@ -73,12 +70,13 @@ class Prepare:
         self._changes = (dict, list, *self.as_text)
         self.takes_bytes = _takes_bytes(column.type)
         self.label = f"column {column.name!r} ({type(column.type).__name__})"
-        sqlite = dialect.name == "sqlite"
-        #: text for a SQLite date or time column is kept as it is (a key read as stored)
-        self.as_is: tuple[type, ...] = (str,) if sqlite and _is_temporal(column.type) else ()
-        #: None: every float is held; else the floats besides NaN that are not
-        self.unheld_floats = _UNHELD_FLOATS.get(dialect.name)
-        self.sqlite_digits = sqlite and _numeric_affinity(column.type)
+        self.keeps_text = dialect.keeps_text(column.type)
+        kind = column.type
+        #: aware datetimes go into a column without a time zone as their UTC time
+        zoned = dialect.time_zones and getattr(kind, "timezone", False)
+        self.naive = isinstance(kind, sa.DateTime) and not zoned
+        self.unheld_floats = dialect.unheld_floats
+        self.rounds_numbers = dialect.rounds_numbers(column.type)
 
     def refuse(self, kinds: set[type]) -> None:
         """Raise :class:`RowRejected` if values of these types cannot go into the column."""
@@ -86,21 +84,36 @@ class Prepare:
             raise RowRejected(f"{self.label} is not binary: a bytes value is not written into it")
 
     def refuse_values(self, values: Sequence[Any], kinds: set[type]) -> None:
-        """Raise :class:`RowRejected` for values the target would change without a word: NaN
-        into SQLite (stored as NULL) or MySQL/MariaDB (which have none, nor infinities), and,
-        into a SQLite column of numeric affinity, a decimal of more digits than SQLite keeps."""
+        """Raise :class:`RowRejected` for values the target would change without a word: floats
+        it cannot hold (NaN into SQLite, which stores NULL; NaN and infinities into MySQL and
+        MariaDB, which have none), and a decimal that no double spells exactly into a column
+        that holds numbers as doubles (SQLite's of numeric affinity)."""
         if self.unheld_floats is not None and float in kinds:
             unheld = self.unheld_floats
             for value in values:
                 if isinstance(value, float) and (value != value or value in unheld):
                     raise RowRejected(f"{self.label}: {value} cannot be stored in this database")
-        if self.sqlite_digits and Decimal in kinds:
+        if self.rounds_numbers and Decimal in kinds:
             for value in values:
-                if isinstance(value, Decimal) and len(value.as_tuple().digits) > _SQLITE_DIGITS:
+                if isinstance(value, Decimal) and not _held_as_a_number(value):
                     raise RowRejected(
-                        f"{self.label}: {value} has more digits than SQLite keeps "
-                        f"({_SQLITE_DIGITS}); declare the column TEXT to keep them all"
+                        f"{self.label}: {value} would be rounded (the column holds numbers as "
+                        "doubles); declare the column TEXT to keep every digit"
                     )
+
+    def in_utc(self, values: Sequence[Any], kinds: set[type]) -> Sequence[Any]:
+        """``values`` with each aware datetime as its naive UTC time, for a column without a
+        time zone (the drivers would write its wall time in the session's zone); the same
+        sequence when there is none (one ``map`` of ``tzinfo``, in C)."""
+        if not self.naive or dt.datetime not in kinds:
+            return values
+        if kinds <= _DATETIMES:
+            aware = any(map(_TZINFO, filter(None, values)))
+        else:
+            aware = any(isinstance(v, dt.datetime) and v.tzinfo for v in values)
+        if not aware:
+            return values
+        return [_utc(v) if isinstance(v, dt.datetime) and v.tzinfo else v for v in values]
 
     def needed(self, kinds: set[type]) -> bool:
         """Whether values of these types need preparing (else they go as they are)."""
@@ -109,7 +122,7 @@ class Prepare:
         return any(issubclass(kind, self._changes) for kind in kinds)
 
     def __call__(self, value: Any) -> Any:
-        if isinstance(value, self.as_is):
+        if self.keeps_text and isinstance(value, str) and _TEMPORAL_TEXT.fullmatch(value):
             return value
         if isinstance(value, dict | list):
             return documents.dumps(value)
@@ -118,6 +131,14 @@ class Prepare:
         if self.process is not None and value is not None:
             return self.process(value)
         return value
+
+
+#: the text forms of SQLite's date and time functions (``YYYY-MM-DD``, ``HH:MM``, both with ``T``
+#: or a space between, seconds, fractions, an offset or ``Z``): written into a SQLite date or
+#: time column as they are, like the text a SQLite key is read as; other text is refused
+_TEMPORAL_TEXT = re.compile(
+    r"(?=.)(\d{4}-\d{2}-\d{2}([T ](?=\d))?)?(\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?)?"
+)
 
 
 class Writer:
@@ -162,6 +183,9 @@ class Writer:
             kinds = set(map(type, by_column[i]))
             prepare.refuse(kinds)
             prepare.refuse_values(by_column[i], kinds)
+            converted = prepare.in_utc(by_column[i], kinds)
+            if converted is not by_column[i]:
+                by_column[i], prepared = converted, True
             if prepare.needed(kinds):
                 try:
                     by_column[i] = list(map(prepare, by_column[i]))
@@ -231,14 +255,18 @@ class BadRows:
             self.conn.rollback()
 
 
-def _is_temporal(kind: sa.types.TypeEngine[Any]) -> bool:
-    return isinstance(kind, sa.Date | sa.DateTime | sa.Time)
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _numeric_affinity(kind: sa.types.TypeEngine[Any]) -> bool:
-    """Whether SQLite gives a column of this type numeric affinity (it turns numeric text
-    into numbers): NUMERIC, DECIMAL and the types SQLAlchemy does not know."""
-    return isinstance(kind, sa.Numeric | sa.types.NullType) and not isinstance(kind, sa.Float)
+def _held_as_a_number(value: Decimal) -> bool:
+    """Whether a column holding numbers as 64-bit integers or doubles keeps ``value``: an
+    integer within 64 bits, or a decimal that the nearest double spells exactly."""
+    if not value.is_finite():
+        return False
+    if value == value.to_integral_value() and -(2**63) <= value < 2**63:
+        return True
+    return Decimal(repr(float(value))) == value
 
 
 def _takes_bytes(kind: sa.types.TypeEngine[Any]) -> bool:

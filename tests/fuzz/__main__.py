@@ -37,8 +37,6 @@ def run(cases: int, seed: int, pairs: list[tuple[str, str]], show: int = 5) -> l
                 tally[verdict.outcome] += 1
                 tally["crashes"] += verdict.crashes
                 tally["rows"] += verdict.rows
-                if verdict.outcome == "refused":
-                    tally["refused: " + verdict.detail.split(":")[0][:60]] += 0
                 if verdict.outcome == "failed":
                     failures.append(f"{case.describe()}\n  FAILED: {verdict.detail}")
                     if len(failures) <= show:

@@ -122,7 +122,7 @@ def _rows(
 ) -> list[tuple[Any, ...]]:
     pools = {name: kind.values(rng, dialect) for name, kind in [*key, *columns]}
     for name, kind in columns:
-        if kind.name == "json" and "sqlite" in (dialect, target):  # OPEN_SQLITE_JSON_NUMBERS
+        if OPEN_SQLITE_JSON_NUMBERS and kind.name == "json" and "sqlite" in (dialect, target):
             pools[name] = [v for v in pools[name] if not v.lstrip("-")[:1].isdigit()]
     rows = []
     for _ in range(rng.randint(0, 25)):

@@ -81,6 +81,8 @@ class Databases:
         p = _parts(PG)
         with psycopg.connect(**p, dbname="postgres", autocommit=True) as admin_pg:
             admin_pg.execute(f"CREATE DATABASE {self.name}")
+            # a zone other than UTC: instants must arrive as their UTC time, whatever it is
+            admin_pg.execute(f"ALTER DATABASE {self.name} SET timezone TO 'Asia/Kolkata'")
         pg = psycopg.connect(**p, dbname=self.name, autocommit=True)
         url = f"postgresql+psycopg://{p['user']}@{p['host']}:{p['port']}/{self.name}"
         self.by_dialect["postgresql"] = Database("postgresql", url, pg)
