@@ -239,8 +239,8 @@ WARM = [
     "kept from its first, untimed run (the dialect initialized, statements compiled and "
     "cached, rowferry's tables' definitions read once already), as a warm Lambda function or "
     "a worker runs its later trips; the target was emptied and the server settled in between, "
-    "and the second run connects anew (neither engine pools connections). The issue's targets are "
-    "about a fresh process: the verdicts below are for these warm figures.",
+    "and the second run connects anew (neither engine pools connections). The targets are about "
+    "a fresh process: the verdicts below are for these warm figures.",
     "",
 ]
 
@@ -282,12 +282,12 @@ METHOD = [
 ]
 
 CONTEXT = [
-    "## Reference magnitudes from the issue (SCENARIO.md, 1,615 orders, MariaDB 10.11, 2 cores)",
+    "## Reference magnitudes of the founding case (1,615 orders, MariaDB 10.11, 2 cores)",
     "",
     "| approach | 1,615 orders | statements per 1,000 orders |",
     "|---|---:|---:|",
-    "| attempt 3 (OFFSET + per-order relations + per-row commit) | 3.9 s (20 s with +1 ms "
-    "per round trip) | ~7,000 |",
+    "| the ORM job (OFFSET pages, relations loaded per order, a commit per snapshot) | 3.9 s "
+    "(20 s with +1 ms per round trip) | ~7,000 |",
     "| keyset chunks of 1,000, one query per relation, one multi-row INSERT and COMMIT per "
     "chunk | 0.39 s | ~10 |",
     "| one server-side `INSERT … SELECT` with JSON_OBJECT/JSON_ARRAYAGG | 0.19 s | ~1 |",

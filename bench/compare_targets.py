@@ -1,4 +1,4 @@
-"""The issue's targets against the results of bench/compare.py: ratios, and pass/fail per target.
+"""The speed targets against the results of bench/compare.py: ratios, and pass/fail per target.
 
 Speed ratios are "the other's seconds / this one's seconds" (above 1: faster), over complete and
 correct runs only. A target measured at a size it is not about (the speed target is about
@@ -177,7 +177,7 @@ def memory(results: list[Result]) -> Iterator[Check]:
 
 
 def statements(results: list[Result]) -> Iterator[Check]:
-    """At most 12 statements per 1,000 orders (the issue's measure; the results table counts per
+    """At most 12 statements per 1,000 orders (the targets' measure; the results table counts per
     1,000 snapshots) on the Python-transform path, including those sent through the driver's own
     cursor (COPY on PostgreSQL, the multi-row INSERTs on MySQL)."""
     name = "rowferry: ≤ 12 statements/1,000 orders"

@@ -27,7 +27,7 @@ MARIADB_SETTINGS = (
     "max_allowed_packet",
 )
 PG_SETTINGS = ("shared_buffers", "synchronous_commit", "fsync", "wal_level", "max_wal_size")
-ISSUE_FIGURES = (
+REFERENCE_FIGURES = (
     "dlt 1.31 connectorx 66k rows/s at 451 MB, pyarrow 42k rows/s at 285 MB, sqlalchemy "
     "12.7k rows/s at 336 MB; pt-archiver 47k rows/s at 25 MB (1,000,000 orders, elsewhere)"
 )
@@ -210,9 +210,9 @@ def render(results: Sequence[Result], setting: dict[str, str], command: str) -> 
         "shared (see its load average below): wall times and throughputs can then be off by "
         "tens of percent; compare rows measured close together.",
         "",
-        "Targets from the issue (at 1,000,000 orders): rowferry at least the throughput of the "
-        "fastest dlt backend with at most a third of its memory, and at least pt-archiver's "
-        f"throughput MariaDB to MariaDB. Issue's reference figures: {ISSUE_FIGURES}.",
+        "Targets (at 1,000,000 orders): rowferry at least the throughput of the fastest dlt "
+        "backend with at most a third of its memory, and at least pt-archiver's throughput "
+        f"MariaDB to MariaDB. Reference figures measured elsewhere: {REFERENCE_FIGURES}.",
         "",
         "## Machine and servers",
         "",

@@ -202,7 +202,7 @@ def _report(
 ) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "# Lambda proof: the last run",
+        "# Lambda proof",
         "",
         f"Run on {now} in {seconds / 60:.1f} minutes: `python -m bench.lambda_proof "
         f"--orders {args.orders} --servers {args.servers} --latency-ms {args.latency_ms} "

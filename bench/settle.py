@@ -3,10 +3,9 @@
 Loading a million orders, or deleting the 600,000 snapshots the last approach wrote, leaves the
 server work to do after the statements have returned. InnoDB purges deleted rows (its history
 list) and flushes dirty pages in the background; timed while that runs, an approach pays for its
-predecessor. Session 4 saw it: on freshly loaded MariaDB every approach after the first ran
-slower than on the same data an hour later (pushdown 82.6 s against 49.5 s at 1,000,000
-orders). PostgreSQL here runs without autovacuum, so the deleted snapshots stay as dead rows
-until a VACUUM.
+predecessor: on freshly loaded MariaDB every approach after the first runs markedly slower
+than on the same data once InnoDB has caught up. PostgreSQL here runs without autovacuum, so
+the deleted snapshots stay as dead rows until a VACUUM.
 
 :func:`settle` waits for MariaDB until the history list is short and few pages are dirty (at
 most ``limit`` seconds; an idle InnoDB leaves pages dirty for good, so for the wait it sets

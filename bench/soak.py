@@ -256,7 +256,7 @@ def render(options: Options, figures: list[ServerFigures], when: dt.datetime, to
     """The report, in Markdown."""
     return "\n".join(
         [
-            "# Fault-injection soak: the last run",
+            "# Fault-injection soak",
             "",
             *_header(options, figures, when, took),
             "",
