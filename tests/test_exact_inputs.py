@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 import rowferry
 from rowferry import ConfigError, Migration, SchemaError
+from rowferry.verify import verify
 
 
 def _raw(url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -318,3 +319,94 @@ def test_mariadb_durations_past_a_day_in_a_snapshot(make_db) -> None:  # type: i
             (3, "01:02:03.000000"),
             (4, None),
         ]
+
+
+@pytest.mark.parametrize("chunk_size", [100, 2])
+def test_keys_equal_under_the_targets_collation_are_quarantined_after_the_first(
+    make_db,  # type: ignore[no-untyped-def]
+    chunk_size: int,
+) -> None:
+    """'B', 'b' and 'b ' are three keys in PostgreSQL and one in a MariaDB column of a
+    case-insensitive, PAD SPACE collation: the first written is kept, the others quarantined
+    (in one chunk, where bisection puts them in different halves, or in later chunks)."""
+    source, target = make_db("postgresql"), make_db("mariadb")
+    _execute(
+        source,
+        'CREATE TABLE t (k VARCHAR(10) COLLATE "C" PRIMARY KEY, v INT)',
+        "INSERT INTO t VALUES ('B', 1), ('a', 2), ('b', 3), ('b ', 4), ('c', 5), ('d', 6)",
+    )
+    _execute(target, "CREATE TABLE t (k VARCHAR(10) PRIMARY KEY, v INT) COLLATE utf8mb4_general_ci")
+    result = rowferry.run(
+        Migration("ci", source="t", target="t"), source, target, chunk_size=chunk_size
+    )
+    assert result.done and (result.rows_written, result.rows_quarantined) == (4, 2)
+    assert _raw(target, "SELECT k, v FROM t ORDER BY v") == [("B", 1), ("a", 2), ("c", 5), ("d", 6)]
+    quarantined = _raw(target, "SELECT key_json, reason FROM rowferry_quarantine ORDER BY key_json")
+    assert sorted(k for k, _ in quarantined) == ['["b "]', '["b"]']
+    assert all("Duplicate entry" in why for _, why in quarantined)
+
+
+def test_verify_finds_doubles_and_durations_changed_past_what_sqlalchemy_reads(
+    make_db,  # type: ignore[no-untyped-def]
+) -> None:
+    """verify compares what MariaDB holds: a double changed in its 12th digit and a duration
+    changed by 24 hours are differences (read as SQLAlchemy reads them, both looked equal)."""
+    url = make_db("mariadb")
+    for table in ("src", "dst"):
+        _execute(url, f"CREATE TABLE {table} (id INT PRIMARY KEY, d DOUBLE, t TIME)")
+    _execute(
+        url,
+        "INSERT INTO src VALUES (1, 3.141592653589793, '01:00:00'), (2, 1e-12, '25:00:00'), "
+        "(3, 0.5, '-02:00:00')",
+        "INSERT INTO dst VALUES (1, 3.14159265359, '01:00:00'), (2, 1.4e-12, '01:00:00'), "
+        "(3, 0.5, '-02:00:00')",
+    )
+    report = verify(Migration("v", source="src", target="dst"), url)
+    assert not report.ok
+    [mismatch] = report.range_mismatches
+    assert sorted(mismatch.differing.keys) == [(1,), (2,)]
+
+
+def test_bare_json_numbers_sqlite_holds_as_doubles_keep_every_digit(make_db) -> None:  # type: ignore[no-untyped-def]
+    """SQLite holds a bare JSON number in a JSON column (numeric affinity) as a double: it is
+    copied as that double's shortest text (its text in SQLite has 15 digits), and a number no
+    double holds is quarantined on the way into SQLite."""
+    lite, pg = make_db("sqlite"), make_db("postgresql")
+    _execute(
+        lite,
+        "CREATE TABLE src (id INTEGER NOT NULL PRIMARY KEY, j JSON)",
+        "INSERT INTO src VALUES (1, '0.30000000000000004'), (2, '12345678901234567890123'), "
+        "(3, '[1.5]'), (4, '7')",
+        "CREATE TABLE python (id INTEGER NOT NULL PRIMARY KEY, doc TEXT)",
+        "CREATE TABLE pushed (id INTEGER NOT NULL PRIMARY KEY, doc TEXT)",
+    )
+    _execute(pg, "CREATE TABLE dst (id INT PRIMARY KEY, j JSONB)")
+    assert rowferry.run(Migration("in", source="src", target="dst"), lite, pg).done
+    assert _raw(pg, "SELECT id, j::text FROM dst ORDER BY id") == [
+        (1, "0.30000000000000004"),
+        (2, "12345678901234568000000"),  # the double SQLite holds
+        (3, "[1.5]"),
+        (4, "7"),
+    ]
+    shape = rowferry.Snapshot(columns={"id": "id"}, document="doc")
+    for target, pushdown in (("python", False), ("pushed", True)):
+        migration = Migration(
+            target, source="src", target=target, transform=shape, pushdown=pushdown
+        )
+        assert rowferry.run(migration, lite).done
+    docs = {
+        t: [rowferry.documents.loads(d) for (d,) in _raw(lite, f"SELECT doc FROM {t} ORDER BY id")]
+        for t in ("python", "pushed")
+    }
+    assert docs["pushed"] == docs["python"]
+    assert str(docs["python"][0]["j"]) == "0.30000000000000004"
+
+    _execute(
+        pg, "DELETE FROM dst", "INSERT INTO dst VALUES (5, '12345678901234567890123'), (6, '2.5')"
+    )
+    _execute(lite, "CREATE TABLE back (id INTEGER NOT NULL PRIMARY KEY, j JSON)")
+    result = rowferry.run(Migration("out", source="dst", target="back"), pg, lite)
+    assert result.done and (result.rows_written, result.rows_quarantined) == (1, 1)
+    assert _raw(lite, "SELECT id, j FROM back") == [(6, 2.5)]
+    [(reason,)] = _raw(lite, "SELECT reason FROM rowferry_quarantine WHERE migration = 'out'")
+    assert "would be rounded" in reason and "declare the column TEXT" in reason

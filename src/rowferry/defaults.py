@@ -52,6 +52,11 @@ MAX_BAD_ROWS = 100
 #: rejected rows are quarantined like any others.
 ALL_BAD_ROWS = 10
 
+#: A quarantined row keeps its source row as JSON up to this many characters; a larger one (a
+#: row rejected for its size, above all) is not kept, so that the quarantine's own INSERT stays
+#: far below any server's packet limit: its key finds it in the source.
+QUARANTINE_ROW_CHARS = 256 * 1024
+
 #: A chunk that fails with a transient error (deadlock, lock wait timeout, lost connection) is
 #: rolled back and tried again this many times in all, after reconnecting, waiting 0.1 s,
 #: 0.2 s, 0.4 s ... (at most RETRY_MAX_WAIT_SECONDS, with jitter) in between.

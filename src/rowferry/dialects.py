@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from . import mysql_insert, pg_copy
+from .exact_types import Stored
 from .spec import OnConflict
 
 
@@ -123,6 +124,11 @@ class Dialect:
         """Whether retrying the failed transaction may succeed (deadlock, lost connection ...)."""
         return bool(exc.connection_invalidated)
 
+    def json_text(self, column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+        """A JSON column read as its text, unparsed: parsed, a JSON ``null`` would be SQL NULL,
+        a bare JSON string JSON text, and PostgreSQL's jsonb numbers floats."""
+        return sa.cast(column, sa.Text)
+
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
@@ -135,6 +141,11 @@ class SQLiteDialect(Dialect):
         """Columns of numeric, integer or real affinity (SQLAlchemy's numbers, JSON, and
         types it does not know) turn numeric text into integers or doubles."""
         return isinstance(kind, sa.Numeric | sa.Integer | sa.JSON | sa.types.NullType)
+
+    def json_text(self, column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+        """As SQLite holds it: JSON text, or the integer or double its numeric affinity made of
+        a bare JSON number (as text, a double would be cut to 15 digits)."""
+        return sa.type_coerce(column, Stored(column.type))
 
     def keeps_text(self, kind: sa.types.TypeEngine[Any]) -> bool:
         """Dates and times: SQLite holds them as text (a key read as stored is such text)."""

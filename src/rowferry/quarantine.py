@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from . import cursor, documents
+from . import cursor, defaults, documents
 from .state import metadata, utcnow
 
 QUARANTINE_TABLE = "rowferry_quarantine"
@@ -86,7 +86,7 @@ def add(
     already there for the same key gets the new reason and one more attempt."""
     if not rows:
         return
-    encoded = {cursor.encode(key): (reason, row) for key, reason, row in rows}
+    encoded = {cursor.encode(key): _kept(reason, row) for key, reason, row in rows}
     hashes = [_hash(k) for k in encoded]
     old = dict(
         conn.execute(
@@ -106,7 +106,7 @@ def add(
                 key_hash=_hash(k),
                 key_json=k,
                 reason=reason[:4000],
-                row_json=_row_json(row),
+                row_json=row,
                 attempts=old.get(_hash(k), 0) + 1,
                 created_at=now,
                 updated_at=now,
@@ -116,11 +116,15 @@ def add(
     )
 
 
-def _row_json(row: dict[str, Any]) -> str | None:
+def _kept(reason: str, row: dict[str, Any]) -> tuple[str, str | None]:
+    """The reason and the source row as JSON; a row too large to keep is said so instead."""
     try:
-        return documents.dumps(row)
+        text = documents.dumps(row)
     except (TypeError, ValueError):
-        return None
+        return reason, None
+    if len(text) <= defaults.QUARANTINE_ROW_CHARS:
+        return reason, text
+    return f"{reason[:3900]} (the source row, {len(text):,} characters as JSON, is not kept)", None
 
 
 def remove(conn: sa.Connection, migration: str, keys: Iterable[cursor.Key]) -> int:

@@ -96,13 +96,11 @@ def lookup_match(
     return sa.tuple_(*cols).in_(list(keys))
 
 
-def readable(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
-    """A JSON column as its text (``CAST(col AS TEXT)``); any other column as it is. Parsed, a
-    JSON ``null`` would be SQL NULL, a bare JSON string JSON text, and PostgreSQL's jsonb
-    numbers floats."""
+def readable(column: sa.Column[Any], dialect: Dialect) -> sa.ColumnElement[Any]:
+    """A JSON column as its text (:meth:`Dialect.json_text`); any other column as it is."""
     if not isinstance(column.type, sa.JSON):
         return column
-    return sa.cast(column, sa.Text).label(column.name)
+    return dialect.json_text(column).label(column.name)
 
 
 def _as_dicts(result: sa.CursorResult[Any]) -> list[Row]:
@@ -129,7 +127,7 @@ class ChunkReader:
         self.plan = plan
         self.dialect = dialect
         self.columns: list[sa.ColumnElement[Any]] = [
-            readable(c) if json_as_text else c for c in plan.table.c
+            readable(c, dialect) if json_as_text else c for c in plan.table.c
         ]
         self.key_names = tuple(c.name for c in plan.key)
         self.pack = pack and dialect.packs_relations()

@@ -91,9 +91,14 @@ class Snapshot:
 
     def __call__(self, row: Row, related: Related) -> Row:
         out: dict[str, Any] = {target: row[source] for target, source in self.columns.items()}
-        parsed = {c: None if row[c] is None else documents.loads(row[c]) for c in self._json}
+        parsed = {c: _parsed(row[c]) for c in self._json}
         out[self.document] = {**row, **parsed, **related}
         return out
+
+
+def _parsed(value: Any) -> Any:
+    """JSON text parsed; a number (a bare JSON number SQLite holds as one) or NULL as it is."""
+    return documents.loads(value) if isinstance(value, str) else value
 
 
 Shape = Copy | Snapshot

@@ -95,6 +95,7 @@ class _Verifier:
         sample: tuple[int, bool],
     ) -> None:
         self.src, self.dst, self.range_size = src, dst, range_size
+        self.src_dialect, self.dst_dialect = dialect_for(src), dialect_for(dst)
         self.source = schema.resolve_source(src, migration)
         self.key_names = tuple(c.name for c in self.source.key)
         self.target = schema.resolve_target(dst, migration, self.key_names)
@@ -153,7 +154,7 @@ class _Verifier:
         stmt = chunk_select(self.source, after, self.range_size)
         if self.copy is None:
             return stmt.with_only_columns(*self.source.key)
-        return stmt.with_only_columns(*[readable(c) for c in self.source.table.c])
+        return stmt.with_only_columns(*[readable(c, self.src_dialect) for c in self.source.table.c])
 
     def _check_range(self, after: Key | None, keys: list[Key], rows: list[Row]) -> None:
         self.report.ranges += 1
@@ -225,7 +226,7 @@ class _Verifier:
     def _target_rows(self, after: Key | None, last: Key) -> Iterator[tuple[Key, Row]]:
         """The copied columns of the target rows in the span ``(after, last]``."""
         assert self.copy is not None
-        columns = [readable(self.target.table.c[n]) for n in self.copy.columns]
+        columns = [readable(self.target.table.c[n], self.dst_dialect) for n in self.copy.columns]
         stmt = self._span(keyed_select(self.holding, columns), after, last)
         for row in self.dst.execute(stmt):
             yield key_of(row, self.holding), {n: row._mapping[n] for n in self.copy.columns}
@@ -311,7 +312,7 @@ class _Transforms:
     def _stored(self, keys: list[Key]) -> dict[Key, list[Row]]:
         """The stored rows of ``keys``, every column (JSON columns as text)."""
         columns = self.v.target.table.c
-        stmt = keyed_select(self.v.holding, [readable(c) for c in columns])
+        stmt = keyed_select(self.v.holding, [readable(c, self.v.dst_dialect) for c in columns])
         found: dict[Key, list[Row]] = defaultdict(list)
         for row in self.v.dst.execute(stmt.where(member(self.v.holding, keys))):
             stored = {c.name: row._mapping[c.name] for c in columns}

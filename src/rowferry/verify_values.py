@@ -152,6 +152,9 @@ def _canonical(value: Any, is_json: bool) -> Any:
             return ["j", _canonical_document(documents.loads(value))]
         except ValueError:
             return ["s", value]
+    if is_json and isinstance(value, int | float) and not isinstance(value, bool):
+        # a bare JSON number SQLite's numeric affinity holds as a number
+        return ["j", _canonical_document(documents.loads(documents.dumps(value)))]
     if isinstance(value, bool):
         return ["n", str(int(value))]
     if isinstance(value, int | Decimal):

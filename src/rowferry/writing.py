@@ -67,7 +67,10 @@ class Prepare:
         self.as_text: tuple[type, ...] = () if isinstance(column.type, sa.Uuid) else (uuid.UUID,)
         if dialect.name == "sqlite":
             self.as_text += (Decimal,)
-        self._changes = (dict, list, *self.as_text)
+        #: what becomes a JSON document: dicts and lists; for a JSON column bare numbers and
+        #: booleans too (a server would write a double's text with 15 digits)
+        self.documents: tuple[type, ...] = (dict, list, int, float) if is_json else (dict, list)
+        self._changes = (*self.documents, *self.as_text)
         self.takes_bytes = _takes_bytes(column.type)
         self.label = f"column {column.name!r} ({type(column.type).__name__})"
         self.keeps_text = dialect.keeps_text(column.type)
@@ -77,6 +80,8 @@ class Prepare:
         self.naive = isinstance(kind, sa.DateTime) and not zoned
         self.unheld_floats = dialect.unheld_floats
         self.rounds_numbers = dialect.rounds_numbers(column.type)
+        #: a JSON document that is a bare number is held as a number too
+        self.json_numbers = self.rounds_numbers and is_json
 
     def refuse(self, kinds: set[type]) -> None:
         """Raise :class:`RowRejected` if values of these types cannot go into the column."""
@@ -99,6 +104,13 @@ class Prepare:
                     raise RowRejected(
                         f"{self.label}: {value} would be rounded (the column holds numbers as "
                         "doubles); declare the column TEXT to keep every digit"
+                    )
+        if self.json_numbers and not kinds.isdisjoint(_JSON_NUMBERS):
+            for value in values:
+                if _rounded_json_number(value):
+                    raise RowRejected(
+                        f"{self.label}: the JSON number {value} would be rounded (the column "
+                        "holds numbers as doubles); declare the column TEXT to keep every digit"
                     )
 
     def in_utc(self, values: Sequence[Any], kinds: set[type]) -> Sequence[Any]:
@@ -124,7 +136,7 @@ class Prepare:
     def __call__(self, value: Any) -> Any:
         if self.keeps_text and isinstance(value, str) and _TEMPORAL_TEXT.fullmatch(value):
             return value
-        if isinstance(value, dict | list):
+        if isinstance(value, self.documents):
             return documents.dumps(value)
         if isinstance(value, self.as_text):
             return str(value)
@@ -217,14 +229,26 @@ class BadRows:
         self.is_transient = is_transient
 
     def find(self, groups: list[Group]) -> list[tuple[Group, str]]:
-        """The groups rejected on their own, with the database's reason."""
+        """The groups to set aside, with the database's reason, so that the others are taken
+        together: rows in different halves may conflict with each other (keys distinct in the
+        source and equal under the target's collation), so the rest is probed once more."""
+        bad = self._bisect(groups)
+        if not bad:
+            return []
+        rejected = {id(group) for group, _ in bad}
+        rest = [group for group in groups if id(group) not in rejected]
+        if not rest or self._probe(rest) is None:
+            return bad
+        return bad + self._linear(rest)
+
+    def _bisect(self, groups: list[Group]) -> list[tuple[Group, str]]:
         error = self._probe(groups)
         if error is None:
             return []
         if len(groups) == 1:
             return [(groups[0], error)]
         mid = len(groups) // 2
-        bad = self.find(groups[:mid]) + self.find(groups[mid:])
+        bad = self._bisect(groups[:mid]) + self._bisect(groups[mid:])
         return bad or self._linear(groups)
 
     def _linear(self, groups: list[Group]) -> list[tuple[Group, str]]:
@@ -257,6 +281,20 @@ class BadRows:
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+_JSON_NUMBERS = frozenset({int, str})
+_JSON_NUMBER = re.compile(r"\s*-?\d+(\.\d+)?([eE][-+]?\d+)?\s*")
+
+
+def _rounded_json_number(value: Any) -> bool:
+    """Whether ``value``, a bare JSON number (an integer, or JSON text that is one), changes
+    when a column of numeric affinity holds it as an integer or a double."""
+    if type(value) is int:
+        return not -(2**63) <= value < 2**63
+    if isinstance(value, str) and _JSON_NUMBER.fullmatch(value):
+        return not _held_as_a_number(Decimal(value))
+    return False
 
 
 def _held_as_a_number(value: Decimal) -> bool:
