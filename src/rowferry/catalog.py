@@ -2,10 +2,10 @@
 
 SQLAlchemy's reflection of a migration's tables costs a new engine dearly, and every
 ``rowferry run`` and every Lambda invocation makes a new engine:
-- on PostgreSQL it builds eight catalog queries with its Core and compiles them: about 70 ms of
-  CPU (measured: 87 ms for the demo's seven tables, 15 ms once its compile cache was warm);
+- on PostgreSQL it builds eight catalog queries with its Core and compiles them, tens of
+  milliseconds of CPU for a cold process;
 - on MySQL/MariaDB it sends one ``SHOW CREATE TABLE`` per table and parses the text with some
-  forty regular expressions, compiled once per process (about 40 ms);
+  forty regular expressions, compiled once per process;
 - on SQLite it sends five PRAGMAs per table.
 
 :func:`read` builds the ``Table`` objects from one statement of plain SQL instead (PostgreSQL's

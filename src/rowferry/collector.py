@@ -3,9 +3,8 @@
 CPython starts a young-generation collection every 700 new container objects, and after ten of
 those a middle one, and after ten of those a full one that visits every live object. A chunk
 makes hundreds of thousands of containers (a dict per row, lists of related rows, key tuples)
-and keeps them alive until it commits, so they are promoted and visited again and again: in a
-profile of the reference job on MariaDB, collections took 25-35 % of the time, showing up as
-slow lines wherever rows are made. Rows hold no reference cycles, so reference counting frees
+and keeps them alive until it commits, so they are promoted and visited again and again, a
+large share of a trip's time, showing up as slow lines wherever rows are made. Rows hold no reference cycles, so reference counting frees
 them anyway; the collector only has to find the rare cycle of the libraries' own objects.
 
 :func:`fewer_collections` raises the young threshold to :data:`defaults.GC_YOUNG_THRESHOLD` for
@@ -18,11 +17,10 @@ them before a collection. :class:`AfterChunks` bounds that to one chunk's worth:
 it after each committed chunk, and a young collection then visits only what was made since the
 last one. Now and then it runs a full collection instead: the little cyclic garbage that
 reaches the oldest generation (the libraries' own) otherwise waits for CPython's rare full
-collections and held pages of memory meanwhile (peak RSS grew from 119 to 123 MB over 300,000
-orders without it, and stayed at 118 with it). A full collection runs after at least
+collections and holds pages of memory meanwhile. A full collection runs after at least
 :data:`defaults.GC_FULL_EVERY_CHUNKS` chunks, and only once the time since the last one is long
 enough for it to cost at most :data:`defaults.GC_FULL_MAX_SHARE` of the time: it visits the whole
-heap of the libraries (75-100 ms here), however little the chunks made.
+heap of the libraries (tens of milliseconds), however little the chunks made.
 """
 
 from __future__ import annotations

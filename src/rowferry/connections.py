@@ -97,7 +97,7 @@ _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 def _connect_args(url: sa.URL) -> dict[str, object]:
     """PyMySQL: faster date and time decoders (:mod:`rowferry.mysql_decoders`), and no TLS over
     loopback. PyMySQL tries TLS on every connection unless told otherwise, and building its TLS
-    context (loading the system's CA certificates) costs about 35 ms per connection. Over
+    context (loading the system's CA certificates) costs tens of milliseconds per connection. Over
     loopback or a Unix socket TLS protects nothing, so it is switched off there unless the URL
     asks for it."""
     if url.get_driver_name() != "pymysql":

@@ -12,8 +12,9 @@ MIN_CHUNK_SIZE = 100
 MAX_CHUNK_SIZE = 5_000
 CHUNK_MEMORY_BYTES = 48 * 1024 * 1024
 #: A pushed-down chunk holds no rows in the client and sends no IN lists, so only the target
-#: duration bounds it, up to this many root rows (SQLite builds ~45,000 snapshots a second:
-#: 5,000 would make a chunk, with its checkpoint and its COMMIT's fsync, every 0.1 s). A chunk
+#: duration bounds it, up to this many root rows (SQLite builds tens of thousands of snapshots a
+#: second: 5,000 would make a chunk, with its checkpoint and its COMMIT's fsync, every 0.1 s or
+#: so). A chunk
 #: the database rejects goes the Python way in pieces of at most MAX_CHUNK_SIZE.
 MAX_PUSHDOWN_CHUNK_SIZE = 100_000
 
@@ -65,15 +66,15 @@ RETRY_MAX_WAIT_SECONDS = 2.0
 
 #: While a trip or a verify runs, Python's cyclic garbage collector starts a young collection
 #: after this many new container objects instead of its default 700. A chunk makes hundreds of
-#: thousands of dicts, lists and tuples (rows), none in a cycle; at 700 the collector ran so
-#: often that full collections took 25-35 % of the reference job's time on MariaDB. At 100,000
+#: thousands of dicts, lists and tuples (rows), none in a cycle; at 700 the collector runs so
+#: often that its collections take a large share of a trip's time. At 100,000
 #: they cost almost nothing, and the garbage they would find (rare: rows are freed by reference
 #: counting) waits a little longer.
 GC_YOUNG_THRESHOLD = 100_000
 #: ... and at most every this many chunks a full collection runs, so that cyclic garbage does
 #: not pile up in the oldest generation between CPython's own rare full collections ...
 GC_FULL_EVERY_CHUNKS = 10
-#: ... and no more often than keeps full collections to this share of the time: one took 75-100
-#: ms on this machine even in a pushed-down trip (the heap of SQLAlchemy and the driver, 78,000
-#: objects), 1.5-2.0 % of ten 0.5 s chunks, and 2 s over 1,000,000 orders pushed down.
+#: ... and no more often than keeps full collections to this share of the time: one visits the
+#: heap of SQLAlchemy and the driver (tens of thousands of objects, tens of milliseconds) even
+#: in a pushed-down trip, a few percent of ten 0.5 s chunks.
 GC_FULL_MAX_SHARE = 0.01

@@ -1,9 +1,9 @@
 """Column types that read values as the database holds them.
 
 SQLAlchemy reflects MySQL/MariaDB ``DOUBLE`` and ``REAL`` as floats read into decimals rounded
-to 10 places (``1e-12`` became 0); :func:`read_exactly` has them read as floats. MySQL/MariaDB
+to 10 places (``1e-12`` becomes 0); :func:`read_exactly` has them read as floats. MySQL/MariaDB
 ``TIME`` holds durations from -838:59:59 to 838:59:59; SQLAlchemy reads them as times of day,
-wrapping past 24 hours (``25:00:00`` became ``01:00:00``) and turning a negative duration into
+wrapping past 24 hours (``25:00:00`` becomes ``01:00:00``) and turning a negative duration into
 a time: :func:`read_exactly` gives such columns :class:`Stored`, and their values arrive as the
 drivers' ``timedelta``.
 
@@ -14,10 +14,10 @@ render their own format on the way in, which is wrong in two places:
 
 - **keys**: SQLite orders and compares a key as stored (text by text), so the cursor must be the
   stored value itself. Parsed and rendered again (``T`` becomes a space), a cursor no longer
-  sits where its row is: rows were skipped, or read twice. :class:`Stored` reads and binds a
+  sits where its row is: rows would be skipped, or read twice. :class:`Stored` reads and binds a
   key column's values untouched.
 - **decimals**: SQLAlchemy turns a double into a decimal through ``"%.{scale}f"``, rounding to
-  the declared scale (10 places when none is declared: ``1e-12`` became 0). :class:`Decimals`
+  the declared scale (10 places when none is declared: ``1e-12`` becomes 0). :class:`Decimals`
   reads an integer as its decimal, a double as the shortest decimal that reads back as the same
   double (what PostgreSQL and MariaDB make of a double written to a ``NUMERIC`` column), and
   text as the decimal it spells; at the column's declared scale when that loses no digit.

@@ -3,12 +3,12 @@
 
 The drivers' ``executemany`` cut multi-row INSERTs at 1 MB (PyMySQL) or 64 KB (mysqlclient):
 several statements per chunk when its rows are JSON documents of a few kilobytes. And PyMySQL
-escapes every string with ``str.translate`` over a per-character table, about 40 % of the write
-time in a profile of the reference job. Here one statement carries as many rows as the server
+escapes every string with ``str.translate`` over a per-character table, the larger part of its
+write time. Here one statement carries as many rows as the server
 accepts; with PyMySQL a string is escaped by a few ``str.replace`` calls, run only for the
 characters it contains; naive datetimes, dates and finite decimals by their C ``isoformat``
-and ``format(value, "f")``, the text PyMySQL's own ``escape_datetime`` (18 % of a plain copy's
-time in a profile, for its ``str.format`` over six attributes), ``escape_date`` and
+and ``format(value, "f")``, the text PyMySQL's own ``escape_datetime`` (a ``str.format`` over
+six attributes), ``escape_date`` and
 ``Decimal2Literal`` give; every other value except integers and NULL by PyMySQL's own escaping.
 So its SQL is what ``executemany`` would have sent. With mysqlclient every value is rendered by
 its C ``literal``.
@@ -17,8 +17,8 @@ With PyMySQL a chunk is rendered column by column: for a column whose values are
 type (NULLs aside), one check of the chunk's values chooses its rendering, and each row is
 one ``str.format`` of a template made for the chunk (``({},'{}',{:f})``: integers as they
 are, strings that need no escape between quotes, decimals by ``f``, datetimes after one
-``map`` of ``isoformat``), all in C. Value by value (:meth:`_PyMySQL.literal` and its type
-checks), rendering was 63 % of the writing thread's samples of a plain copy into MariaDB.
+``map`` of ``isoformat``), all in C, where rendering value by value (:meth:`_PyMySQL.literal`
+and its type checks) would be most of the writing thread's time.
 
 A row whose statement alone would be larger than ``max_allowed_packet`` is never sent: the
 server answers such a packet by closing the connection, which looks like a lost connection

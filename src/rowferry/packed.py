@@ -1,11 +1,9 @@
 """Related rows packed into JSON by MariaDB: one result row per parent key, not one per child.
 
 PyMySQL decodes every field of every row in Python, and a chunk's related rows are most of its
-rows: in a profile of the reference job, reading them was about half of the client's time.
-MariaDB can instead send, for each lookup key, one JSON array of the child rows (each a JSON
-array of its columns), which orjson parses in C. Measured on the reference relations: about
-half the client CPU of the plain query; on the whole job at 1,000,000 orders, 4,552 to 5,803
-snapshots/s (README, Drivers and connections).
+rows. MariaDB can instead send, for each lookup key, one JSON array of the child rows (each a
+JSON array of its columns), which orjson parses in C: about half the client CPU of the plain
+query (figures in docs/drivers.md).
 
 The values are exactly those of the plain query (:func:`rowferry.reading.relation_select`):
 each one travels as the text the plain query would have carried (``CONCAT(col)``; integers as

@@ -3,7 +3,7 @@
 A keyset chunk's end is known as soon as it is read, so the next chunk can be read at once, on a
 second source connection in a background thread, while this chunk is transformed, written and
 committed. The database works on the next read while Python works on this chunk: on two cores
-that hides most of the read time (measured in bench/compare-report.md).
+that hides most of the read time (bench/compare-report.md gives the figures).
 
 Nothing is written from the background thread, and a read is only used when the main thread
 asks for exactly that chunk (same cursor, same size); anything else (a retry that re-read the

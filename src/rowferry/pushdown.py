@@ -26,8 +26,8 @@ On PostgreSQL JIT compilation is off for each chunk's transaction (``set_config(
 true)`` in the statement of step 1: ``SET LOCAL jit = off`` without a round trip of its own). A
 chunk's INSERT is planned anew each time, and once a chunk is large enough for its estimated
 cost to pass ``jit_above_cost`` (about 4,000 reference orders), the server compiles it to
-machine code first: 30-40 ms per chunk measured here, more than the compiled code saves in a
-chunk of half a second, and 8-9 s over the 245 chunks of a 1,000,000-order trip. The setting
+machine code first: tens of milliseconds per chunk, more than the compiled code saves in a
+chunk of half a second. The setting
 ends with the transaction, so the connection goes back to the pool with the server's own.
 
 If the database rejects the INSERT (a duplicate under ``on_conflict="error"``, a value too long

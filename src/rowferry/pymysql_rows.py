@@ -2,11 +2,10 @@
 
 PyMySQL reads each row of a result through ``_read_packet`` (a header read, a payload read, a
 join, a packet object, an error check, an EOF check) and then parses it with three method calls
-per column. In a profile of a plain copy from MariaDB that was most of the reading thread's time.
-:class:`Connection` reads a buffered result's rows in one loop and parses each row's columns
-inline: 3.9 µs a row of ``orders`` became 2.7 µs, and a plain copy into PostgreSQL gained
-about 15 %. It parses each row's bytes with no packet object, and integers and floats from
-their bytes with no decoding to text first: 7.5 % fewer instructions per row read (callgrind).
+per column, which is most of the time spent reading a result. :class:`Connection` reads a
+buffered result's rows in one loop and parses each row's columns inline, from the row's bytes
+with no packet object, and integers and floats from their bytes with no decoding to text
+first.
 
 The values are the same: each column still goes through the connection's own decoding and
 converters (rowferry's :mod:`rowferry.mysql_decoders` among them), and

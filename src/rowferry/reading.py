@@ -51,8 +51,8 @@ def chunk_select(
 def limit_clause(rows: int) -> sa.TextClause:
     """``LIMIT :rf_limit``, a suffix (SQLAlchemy's ``.limit()`` adds ``OFFSET 0`` on SQLite, and
     rowferry never sends OFFSET) with the size as a bound parameter: "auto" changes the size at
-    nearly every chunk, and a size written into the text made each chunk a statement of its own,
-    compiled anew (2-3 ms of CPU) and never prepared by the driver."""
+    nearly every chunk, and a size written into the text would make each chunk a statement of
+    its own, compiled anew and never prepared by the driver."""
     return sa.text("LIMIT :rf_limit").bindparams(
         sa.bindparam("rf_limit", int(rows), type_=sa.Integer)
     )

@@ -266,8 +266,8 @@ class SqlDocuments:
     def _sqlite_datetime(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """SQLAlchemy stores ``YYYY-MM-DD HH:MM:SS.ffffff``: a value of that length (26
         characters) needs only its ``T``. Other text (no fraction, no time, written by other
-        tools) goes through ``strftime``, which parses it: 15 % of the whole statement's time
-        on the reference workload when every value took that way."""
+        tools) goes through ``strftime``, which parses it, a large share of the statement's
+        time if every value took that way."""
         whole = sa.func.strftime(_text("%Y-%m-%dT%H:%M:%S"), column)
         parsed = whole.op("||")(self._fraction(column, 21))
         stored = sa.func.replace(column, _text(" "), _text("T"))

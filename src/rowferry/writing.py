@@ -5,8 +5,8 @@ Values are prepared per column: dicts and lists become JSON documents (see
 (needed by SQLite for decimals and datetimes). A column none of whose values in the chunk needs
 that (no bind processing, no document, no value sent as text) is passed as it is: the rows'
 tuples are built by ``operator.itemgetter``, the columns by one ``zip`` and a column's value
-types found by ``map(type)``, all in C, where calling a Python function per value was about a
-tenth of a plain copy's time.
+types found by ``map(type)``, all in C, where calling a Python function per value would be a
+noticeable share of a plain copy's time.
 The dialect then writes all rows in one bulk operation: executemany on SQLite, multi-row INSERT
 on MySQL/MariaDB, COPY on PostgreSQL.
 
