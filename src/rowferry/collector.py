@@ -4,8 +4,9 @@ CPython starts a young-generation collection every 700 new container objects, an
 those a middle one, and after ten of those a full one that visits every live object. A chunk
 makes hundreds of thousands of containers (a dict per row, lists of related rows, key tuples)
 and keeps them alive until it commits, so they are promoted and visited again and again, a
-large share of a trip's time, showing up as slow lines wherever rows are made. Rows hold no reference cycles, so reference counting frees
-them anyway; the collector only has to find the rare cycle of the libraries' own objects.
+large share of a trip's time, showing up as slow lines wherever rows are made. Rows hold no
+reference cycles, so reference counting frees them anyway; the collector only has to find the
+rare cycle of the libraries' own objects.
 
 :func:`fewer_collections` raises the young threshold to :data:`defaults.GC_YOUNG_THRESHOLD` for
 the duration of a trip or a verify, and puts the previous settings back afterwards. It never

@@ -1,10 +1,10 @@
 """Faster decoding of MySQL date and time values for PyMySQL.
 
 PyMySQL parses every DATETIME, TIMESTAMP and DATE value with a regular expression and builds the
-object from its groups in Python. ``datetime.fromisoformat`` (C) reads the text MySQL sends (``YYYY-MM-DD``,
-``YYYY-MM-DD hh:mm:ss`` with 0 to 6 fraction digits) to the same values. Anything it refuses
-(``0000-00-00``, ``2007-02-31`` in lax SQL modes) goes to PyMySQL's own converter, which
-returns such values as text.
+object from its groups in Python. ``datetime.fromisoformat`` (C) reads the text MySQL sends
+(``YYYY-MM-DD``, ``YYYY-MM-DD hh:mm:ss`` with 0 to 6 fraction digits) to the same values.
+Anything it refuses (``0000-00-00``, ``2007-02-31`` in lax SQL modes) goes to PyMySQL's own
+converter, which returns such values as text.
 """
 
 from __future__ import annotations
