@@ -128,6 +128,14 @@ TABLE: tuple[Rule, ...] = (
         "normal form); numbers keep every digit",
     ),
     Rule(
+        "a JSON document that is a bare number",
+        "JSON column of SQLite",
+        "converted",
+        "held as SQLite holds it: an integer, or a double (numeric affinity); a number neither "
+        "holds exactly (past 64 bits, more digits than a double) is quarantined: declare the "
+        "column TEXT to keep every digit",
+    ),
+    Rule(
         "UUID",
         "any",
         "converted",
