@@ -62,8 +62,8 @@ def test_public_names_are_exactly_all() -> None:
 
     public = {
         name
-        for name, value in vars(rowferry).items()
-        if not name.startswith("_") and not inspect.ismodule(value)
+        for name in dir(rowferry)
+        if not name.startswith("_") and not inspect.ismodule(getattr(rowferry, name))
     }
     assert public == set(rowferry.__all__) - {"__version__"}
     assert all(hasattr(rowferry, n) for n in rowferry.__all__)

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from moto import mock_aws
 
+import rowferry
 from rowferry import state
 from rowferry.aws import handler as handler_module
 from rowferry.aws import secrets
@@ -112,15 +113,41 @@ def test_budget_is_remaining_time_minus_the_safety_margin(
     assert result["seconds"] <= result["budget_seconds"]
 
 
-def test_no_time_left_means_more_without_touching_the_database(
+def test_a_timeout_that_leaves_no_time_for_a_chunk_fails_without_touching_the_database(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Answering ``more`` would have the schedule invoke the function forever for nothing,
+    with no alarm: the invocation fails, naming the timeout and the margin."""
     reference.build(db_url, orders=60)
     monkeypatch.setenv("ROWFERRY_SOURCE", db_url)
     monkeypatch.setenv("ROWFERRY_SAFETY_MARGIN", "3")
     result = invoke(timeout=3.5)
-    assert result["status"] == "more" and "budget" in result["reason"]
+    assert result["status"] == "failed" and result["error"]["type"] == "ConfigError"
+    assert "no time for a chunk" in result["reason"]
+    assert "safety margin of 3 s (ROWFERRY_SAFETY_MARGIN)" in result["reason"]
+    assert result["migration"] == order_history.migration.name
     assert result["rows"] == 0 and trips(db_url) == 0
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite"])
+def test_a_budget_that_fits_no_chunk_fails_instead_of_asking_for_more(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows measured at 10 s each cannot fit a 4 s budget: every invocation would answer
+    ``more`` and commit nothing, forever and without an alarm."""
+    reference.build(db_url, orders=100)
+    monkeypatch.setenv("ROWFERRY_SOURCE", db_url)
+    rowferry.run(
+        order_history.migration, db_url, chunk_size=10, budget=rowferry.Budget(max_chunks=1)
+    )
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE rowferry_state SET seconds_per_row = 10"))
+    engine.dispose()
+    result = invoke(timeout=5.0)
+    assert result["status"] == "failed" and result["error"]["type"] == "ConfigError"
+    assert "no chunk fits this invocation's budget" in result["reason"]
+    assert result["chunks"] == 0 and result["rows_done"] == 10
 
 
 @pytest.mark.parametrize("dialect_name", ["sqlite", "postgresql"])
@@ -386,7 +413,7 @@ def test_the_schedule_is_disabled_once_done_and_keeps_its_settings(
     assert invoke()["schedule"] == "already disabled"
 
 
-def test_the_schedule_stays_while_there_is_more_to_do(
+def test_the_schedule_stays_while_the_migration_is_not_done(
     tmp_path: Any, aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
@@ -396,7 +423,7 @@ def test_the_schedule_stays_while_there_is_more_to_do(
     monkeypatch.setenv("ROWFERRY_DISABLE_SCHEDULE", "rowferry-every-minute")
     monkeypatch.setenv("ROWFERRY_SAFETY_MARGIN", "3")
     result = invoke(timeout=3.5)  # no time for a trip
-    assert result["status"] == "more" and "schedule" not in result
+    assert result["status"] == "failed" and "schedule" not in result
     assert schedule_now()["State"] == "ENABLED"
 
 

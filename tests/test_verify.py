@@ -232,6 +232,22 @@ def test_a_quarantined_key_is_not_missing_but_a_stored_one_is_reported(db_url: s
     assert not report.ok
 
 
+def test_a_quarantined_row_of_a_plain_copy_leaves_its_range_s_checksum_equal(
+    db_url: str,
+) -> None:
+    """The row the target rejected is accounted for by the quarantine, not by the checksum."""
+    engine = _copied(db_url)
+    with engine.connect() as conn:
+        state.ensure_table(conn)
+        with conn.begin():
+            conn.execute(sa.text("DELETE FROM dst WHERE tenant = 2 AND seq = 7"))
+            quarantine.add(conn, COPY.name, [((2, 7), "target: too long", {"seq": 7})])
+    engine.dispose()
+    report = verify(COPY, db_url, range_size=10)
+    assert report.ok, report_lines(report)
+    assert report.quarantined == 1 and report.ranges_differing == 0
+
+
 def test_small_ranges_find_the_same_as_one_large_range(db_url: str) -> None:
     ids = _migrated(db_url, orders=200)
     _execute(db_url, "DELETE FROM order_snapshots WHERE order_id IN (:a, :b)", a=ids[0], b=ids[50])

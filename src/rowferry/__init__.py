@@ -4,27 +4,61 @@ exactly-once trips.
 The library is one function, :func:`run`, over a :class:`Migration` description::
 
     result = rowferry.run(migration, "mysql+pymysql://app@db/shop", budget=Budget(seconds=25))
+
+The public names are imported on first use (:func:`__getattr__`), so that ``import rowferry``
+(and ``rowferry --version``) does not load SQLAlchemy before something needs it.
 """
 
-from .engine import Budget, ChunkDone, RunResult, run
-from .errors import (
-    AlreadyRunning,
-    CheckpointConflict,
-    ConfigError,
-    ConnectError,
-    CursorError,
-    MigrationFailed,
-    MigrationFileError,
-    RowferryError,
-    SchemaError,
-    StateError,
-    TransientError,
-)
-from .loader import load
-from .shapes import Copy, Snapshot
-from .spec import BelongsTo, HasMany, Migration, Target
+import importlib as _importlib
+import logging as _logging
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from .engine import Budget, ChunkDone, RunResult, run
+    from .errors import (
+        AlreadyRunning,
+        CheckpointConflict,
+        ConfigError,
+        ConnectError,
+        CursorError,
+        MigrationFailed,
+        MigrationFileError,
+        RowferryError,
+        SchemaError,
+        StateError,
+        TransientError,
+    )
+    from .loader import load
+    from .shapes import Copy, Snapshot
+    from .spec import BelongsTo, HasMany, Migration, Target
 
 __version__ = "0.1.0"
+
+#: Each public name and the module it comes from.
+_HOMES = {
+    "AlreadyRunning": "errors",
+    "BelongsTo": "spec",
+    "Budget": "engine",
+    "CheckpointConflict": "errors",
+    "ChunkDone": "engine",
+    "ConfigError": "errors",
+    "ConnectError": "errors",
+    "Copy": "shapes",
+    "CursorError": "errors",
+    "HasMany": "spec",
+    "Migration": "spec",
+    "MigrationFailed": "errors",
+    "MigrationFileError": "errors",
+    "RowferryError": "errors",
+    "RunResult": "engine",
+    "SchemaError": "errors",
+    "Snapshot": "shapes",
+    "StateError": "errors",
+    "Target": "spec",
+    "TransientError": "errors",
+    "load": "loader",
+    "run": "engine",
+}
 
 __all__ = [
     "AlreadyRunning",
@@ -51,3 +85,22 @@ __all__ = [
     "load",
     "run",
 ]
+
+# A library leaves the choice of handlers to the application: without one configured, the
+# ``rowferry`` logger's records are dropped instead of reaching Python's last-resort handler
+# (which would print every failure a second time beside the exception that reports it).
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import a public name's module on first use, and keep the name here."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'rowferry' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

@@ -165,13 +165,20 @@ class ChunkProcessor:
             self._columns_checked = True
 
     def write(
-        self, result: transforming.Transformed, fence: Callable[[], None] | None = None
+        self,
+        result: transforming.Transformed,
+        fence: Callable[[], None] | None = None,
+        *,
+        all_bad_fails: bool = True,
     ) -> int:
         """Write every group; if the target rejects some (the server, or the writer before
         sending: :class:`RowRejected`), set those aside as failures. Transient errors escape.
 
         ``fence`` runs after a rejected write, before looking for the bad rows: a run that lost
         its lease (and so meets the rows its successor wrote) stops there instead.
+        ``all_bad_fails``: a chunk of many rows that are all rejected fails (see
+        :meth:`_refuse_if_all_bad`); a retry of quarantined rows, which may well all fail
+        again, turns that off.
         """
         outputs = result.outputs
         if not outputs:
@@ -187,7 +194,8 @@ class ChunkProcessor:
         if fence is not None:
             fence()
         bad = BadRows(self.writer, self.dst, self.is_transient).find(result.groups)
-        self._refuse_if_all_bad(result, bad)
+        if all_bad_fails:
+            self._refuse_if_all_bad(result, bad)
         rejected = {id(group) for group, _ in bad}
         result.failures += [
             transforming.Failure(g.key, f"target: {why}", g.source) for g, why in bad
@@ -201,7 +209,15 @@ class ChunkProcessor:
         """A chunk of many rows whose every row is rejected points at the target (a missing
         column, a constraint no row meets), not at the rows; a few rows may all be bad ones."""
         if len(bad) == len(result.groups) and len(bad) >= defaults.ALL_BAD_ROWS:
+            keys = ", ".join(self.key_names)
+            first, last = (self._shown(bad[i][0].key) for i in (0, -1))
             raise MigrationFailed(
                 f"migration {self.migration.name!r}: the target rejected every row of the chunk "
-                f"after {self.key_names} {list(bad[0][0].key)!r}: {bad[0][1]}"
+                f"({len(bad):,} rows, {keys} {first} to {last}), so the target table itself looks "
+                f"wrong (a missing or too small column, a constraint no row meets): {bad[0][1]}. "
+                "Nothing of this chunk was written; fix the target table, then run again"
             )
+
+    @staticmethod
+    def _shown(key: cursor.Key) -> str:
+        return repr(key[0]) if len(key) == 1 else repr(tuple(key))

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import re
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from .errors import ConnectError
-
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*):(?P<pw>[^@\s]*)@")
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\S+)", re.I)
-
-
-def mask_secrets(text: str) -> str:
-    """Replace the password of every URL (``user:pw@``) and every ``password=...`` with ``***``."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}:***@", text)
-    return _KV_PASSWORD.sub(lambda m: f"{m['head']}***", text)
+from .urls import mask_secrets as mask_secrets  # re-exported: the engine and handler use it
+from .urls import unparsed
 
 
 def describe(url: sa.URL | str) -> str:
@@ -33,8 +25,14 @@ def parse_url(url: str) -> sa.URL:
     try:
         parsed = sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        shown = unparsed(url)
+        what = (
+            f"database URL {shown!r}"
+            if shown
+            else "a database URL (not shown: without scheme:// any part of it may be a password)"
+        )
         raise ConnectError(
-            f"cannot parse database URL {mask_secrets(url)!r}: expected something like "
+            f"cannot parse {what}: expected something like "
             "mysql+pymysql://user:password@host:3306/db, postgresql+psycopg://user@host/db "
             "or sqlite:///path/to/file.sqlite"
         ) from exc

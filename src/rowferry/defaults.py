@@ -36,6 +36,21 @@ LEASE_GRACE_SECONDS = 10.0
 #: Without a time budget the lease is renewed at every checkpoint for this long.
 LEASE_TTL_SECONDS = 120.0
 
+#: ``rowferry verify`` re-runs the transform on this many root rows by default ...
+VERIFY_SAMPLE = 1000
+#: ... and compares this many source keys per range: one range's keys (and, for a plain copy,
+#: rows) are in memory at once.
+VERIFY_RANGE_SIZE = 10_000
+
+#: ``rowferry lambda package`` builds for this Python by default: the newest Lambda runtime
+#: (python3.13), the one the SAM template names.
+LAMBDA_PYTHON = "3.13"
+
+#: A Lambda invocation whose time budget (its remaining time minus the safety margin) is below
+#: this fails at once, without connecting: the function's timeout leaves no time for a chunk,
+#: and every invocation would end the same way until the configuration changes.
+LAMBDA_MIN_BUDGET_SECONDS = 1.0
+
 #: Exit statuses of ``rowferry run`` (documented in the README).
 EXIT_DONE = 0
 EXIT_FAILED = 1

@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from . import mysql_insert, pg_copy
 from .exact_types import Stored
 from .spec import OnConflict
 
@@ -200,6 +199,8 @@ class MySQLDialect(Dialect):
         unique_key: Sequence[str],
         on: OnConflict,
     ) -> int:
+        from . import mysql_insert  # the MySQL writer, loaded for MySQL only
+
         if not mysql_insert.supports(conn):
             mysql_insert.refuse_oversized(conn, self.insert_head(table, columns), rows)
             return super().write_rows(conn, table, columns, rows, unique_key, on)
@@ -310,6 +311,8 @@ class PostgreSQLDialect(Dialect):
         unique_key: Sequence[str],
         on: OnConflict,
     ) -> int:
+        from . import pg_copy  # the PostgreSQL writer, loaded for PostgreSQL only
+
         cols = ", ".join(self.quote(c) for c in columns)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         binary = pg_copy.binary_types(table, columns, rows)

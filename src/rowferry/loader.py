@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from .errors import MigrationFileError
+from .errors import MigrationFileError, RowferryError
 from .spec import Migration
 
 
@@ -47,7 +47,7 @@ def _import_file(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(spec.name, None)
-        raise MigrationFileError(f"{path}: {_describe(exc)}") from exc
+        raise MigrationFileError(f"{path}: {_describe(exc, path.resolve())}") from exc
     return module
 
 
@@ -55,15 +55,39 @@ def _import_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except Exception as exc:
-        raise MigrationFileError(f"module {name!r}: {_describe(exc)}") from exc
+        raise MigrationFileError(f"module {name!r}: {_describe(exc, _origin(name))}") from exc
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: Exception, origin: Path | None) -> str:
+    """What went wrong, at the last line of the migration's own code (``origin``: its file, or
+    its package's folder) that led to it, rather than a line inside rowferry or a library."""
     if isinstance(exc, SyntaxError):
         return f"syntax error at line {exc.lineno}: {exc.msg}"
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (line {frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    theirs = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if origin is not None and _within(frame.filename, origin)
+    ]
+    where = f"line {theirs[-1].lineno}: " if theirs else ""
+    what = str(exc) if isinstance(exc, RowferryError) else f"{type(exc).__name__}: {exc}"
+    return where + what
+
+
+def _within(filename: str, origin: Path) -> bool:
+    path = Path(filename).resolve()
+    return path == origin or (origin.is_dir() and path.is_relative_to(origin))
+
+
+def _origin(name: str) -> Path | None:
+    """The file of module ``name``, or the folder of package ``name``; None if not found."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    origin = Path(spec.origin).resolve()
+    return origin.parent if spec.submodule_search_locations is not None else origin
 
 
 def _pick(ref: str, module: ModuleType, name: str | None) -> Migration:

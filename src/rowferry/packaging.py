@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import defaults
 from .errors import ConfigError
 
 #: Lambda's limits for a zip deployment package.
@@ -32,7 +33,7 @@ MAX_ZIP_MB = 50.0
 MAX_UNZIPPED_MB = 250.0
 
 ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
-DEFAULT_PYTHON = "3.13"
+DEFAULT_PYTHON = defaults.LAMBDA_PYTHON
 CLI_ONLY = {"click", "rich"}
 IN_RUNTIME = {"boto3", "botocore"}
 AWS_EXTRA = ("aws-lambda-powertools>=2.30", "boto3>=1.28")

@@ -8,6 +8,7 @@ read queries, warning when one would scan a whole table. It never writes.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,16 +144,46 @@ def _explain_chunk(
     chunk_size: int,
     report: PlanReport,
 ) -> None:
-    """EXPLAIN a steady-state chunk: the root query after a cursor, and each relation query."""
+    """The root query of the next chunk (from the start when nothing is committed) and each
+    relation query, with the EXPLAIN of a chunk that starts after a key (see
+    :func:`_later_chunk`)."""
     dialect = dialect_for(conn)
-    first = conn.execute(chunk_select(plan, after, 1)).first()
-    first = first or conn.execute(chunk_select(plan, None, 1)).first()
-    sample_after = tuple(first._mapping[c.name] for c in plan.key) if first is not None else after
-    root = chunk_select(plan, sample_after, chunk_size)
-    report.queries.append(_query(conn, dialect, "root rows of one chunk", root, root))
+    probe = _later_chunk(after, conn.execute(chunk_select(plan, None, 1)).first(), plan.key)
+    root = chunk_select(plan, after, chunk_size)
+    title = _root_title("root rows of", after, probe, plan.key)
+    report.queries.append(_query(conn, dialect, title, root, chunk_select(plan, probe, chunk_size)))
     parents = [dict(r._mapping) for r in conn.execute(root)]
     _explain_relations(conn, dialect, plan.relations, parents, report)
     _warn_full_scans(report)
+
+
+def _later_chunk(
+    after: cursor.Key | None, first: sa.Row[Any] | None, key: Sequence[sa.Column[Any]]
+) -> cursor.Key | None:
+    """The key to EXPLAIN a chunk after: the committed cursor, or else the first key. Every
+    chunk but the first starts after a key, and the first one's plan (from the start, in key
+    order) may read "scan" where the others read an index range."""
+    if after is not None or first is None:
+        return after
+    return tuple(first._mapping[c.name] for c in key)
+
+
+def _root_title(
+    what: str, after: cursor.Key | None, probe: cursor.Key | None, key: Sequence[sa.Column[Any]]
+) -> str:
+    names = ", ".join(c.name for c in key)
+    if after is not None:
+        return f"{what} the next chunk (after the committed {names} {_shown(after)})"
+    if probe is None:
+        return f"{what} the first chunk (from the start; the table has no qualifying rows)"
+    return (
+        f"{what} the first chunk (from the start; the EXPLAIN is of a later chunk, "
+        f"after {names} {_shown(probe)})"
+    )
+
+
+def _shown(key: cursor.Key) -> str:
+    return repr(key[0]) if len(key) == 1 else repr(tuple(key))
 
 
 def _explain_pushdown(
@@ -162,25 +193,32 @@ def _explain_pushdown(
     chunk_size: int,
     report: PlanReport,
 ) -> None:
-    """EXPLAIN a pushed-down chunk: the query that finds its end, then the SELECT of its
-    INSERT ... SELECT."""
+    """The pushed-down next chunk: the query that finds its end (EXPLAINed for a chunk after a
+    key, as in :func:`_explain_chunk`), then the SELECT of its INSERT ... SELECT, and the
+    INSERT itself as the write."""
     dialect = dialect_for(conn)
+    key = statements.source.key
+    probe = _later_chunk(after, conn.execute(statements.keys(None, 1)).first(), key)
     end = statements.end(after, chunk_size)
-    title = "end of one chunk (count, first and last keys)"
-    report.queries.append(_query(conn, dialect, title, end, end))
+    title = _root_title("end (count, first and last keys) of", after, probe, key)
+    report.queries.append(_query(conn, dialect, title, end, statements.end(probe, chunk_size)))
     keys = conn.execute(statements.keys(after, chunk_size)).all()
     if keys:
         insert = statements.insert(tuple(keys[0]), tuple(keys[-1]))
         select = insert.select
-        title = "rows built by the database for one chunk (the SELECT of the INSERT)"
+        title = "rows built by the database for that chunk (the SELECT of its INSERT)"
         report.queries.append(_query(conn, dialect, title, select, select))
         report.write_sql = _literal_sql(conn, insert)
-    _warn_full_scans(report)
+    _warn_full_scans(report, derived=statements.derived)
 
 
-def _warn_full_scans(report: PlanReport) -> None:
+def _warn_full_scans(report: PlanReport, derived: frozenset[str] = frozenset()) -> None:
+    """Warn of each table a query scans whole; ``derived`` names the query's own subqueries,
+    which the database reads whole by design."""
     for query in report.queries:
         for table in query.full_scans:
+            if table in derived:
+                continue
             report.warnings.append(
                 f"EXPLAIN of {query.title}: the database plans a full scan of {table!r}. On a "
                 "large table every chunk would read all of it; on a small one the optimizer "

@@ -149,6 +149,11 @@ class Bounds(NamedTuple):
 class ChunkStatements:
     """The two statements of a pushed-down chunk, for one migration on one dialect."""
 
+    #: the alias of the chunk's keys in :meth:`end`
+    CHUNK_ALIAS = "chunk"
+    #: the subqueries of these statements (an EXPLAIN may show them read whole: they are small)
+    derived = frozenset({CHUNK_ALIAS})
+
     def __init__(self, migration: Migration, source: SourcePlan, target: TargetPlan, dialect: str):
         self.migration = migration
         self.source, self.target = source, target
@@ -189,7 +194,7 @@ class ChunkStatements:
         keys = self.keys(after, limit)
         if not self._bounds_aggregate():
             return keys
-        chunk = keys.subquery("chunk")
+        chunk = keys.subquery(self.CHUNK_ALIAS)
         return sa.select(sa.func.count(), sa.func.min(chunk.c[0]), sa.func.max(chunk.c[0]))
 
     def _bounds_aggregate(self) -> bool:

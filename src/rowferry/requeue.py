@@ -81,7 +81,7 @@ def _retry_batch(processor: ChunkProcessor, keys: Sequence[Key], report: RetryRe
     if src is not dst:
         src.rollback()
     result = transforming.apply(processor.migration, processor.key_names, chunk.rows, chunk.related)
-    written = processor.write(result)
+    written = processor.write(result, all_bad_fails=False)
     found = set(transforming.keys(chunk.rows, processor.key_names))
     failed = {f.key for f in result.failures}
     cleared = [k for k in keys if k not in failed]

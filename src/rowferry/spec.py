@@ -164,9 +164,10 @@ class Migration:
         wanted = set(_PARAM.findall(self.where or ""))
         missing = sorted(wanted - set(self.params))
         if missing:
+            example = ", ".join(f"{name!r}: ..." for name in missing)
             raise ConfigError(
-                f"migration {self.name!r}: where uses :{', :'.join(missing)} "
-                "but params does not give a value"
+                f"migration {self.name!r}: where uses :{', :'.join(missing)} but params does "
+                f"not give a value; add params={{{example}}} to the Migration"
             )
 
     @property

@@ -95,7 +95,9 @@ class MaxChunks:
         self.limit = limit
 
     def __call__(self, progress: Progress) -> str | None:
-        return f"chunk limit: {self.limit} chunks done" if progress.chunks >= self.limit else None
+        if progress.chunks < self.limit:
+            return None
+        return f"chunk limit: {self.limit} chunk{'' if self.limit == 1 else 's'} done"
 
 
 class SignalStop:
@@ -106,9 +108,10 @@ class SignalStop:
         self.received: str | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
         if self.received is not None:
-            raise KeyboardInterrupt
-        self.received = signal.Signals(signum).name
+            raise KeyboardInterrupt(f"stopped at once by a second signal ({name})")
+        self.received = name
 
     def __call__(self, progress: Progress) -> str | None:
         return f"signal: {self.received} received" if self.received else None

@@ -13,7 +13,10 @@ object::
      "error": {"type", "message"}?,
      "schedule": "disabled" | "already disabled" | "error: ..."?}
 
-``more`` means "invoke me again" (the budget ran out, or another run holds the lease).
+``more`` means "invoke me again" (the budget ran out, or another run holds the lease);
+``failed`` also covers an invocation whose budget is too short for any chunk (the function's
+timeout does not exceed the safety margin by :data:`~rowferry.defaults.LAMBDA_MIN_BUDGET_SECONDS`):
+answering ``more`` there would repeat forever without an alarm.
 """
 
 from __future__ import annotations
@@ -25,18 +28,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .. import state
+from .. import defaults, state
 from ..connections import connect, create_engine, mask_secrets, parse_url
 from ..engine import Budget, RunResult, run
-from ..errors import AlreadyRunning, RowferryError
+from ..errors import AlreadyRunning, ConfigError, RowferryError
 from ..loader import load
 from ..spec import Migration
 from . import schedule, secrets, telemetry
 from .config import LambdaConfig, ScheduleRef
 from .context import LambdaContext
 
-#: Below this many seconds of budget the invocation does not even connect.
-MIN_BUDGET_SECONDS = 1.0
+#: Below this many seconds of budget the invocation fails without connecting.
+MIN_BUDGET_SECONDS = defaults.LAMBDA_MIN_BUDGET_SECONDS
 #: A database that does not answer fails the invocation after this long, with a message,
 #: instead of running into Lambda's timeout (libpq waits for TCP's own timeout by default).
 CONNECT_TIMEOUT_SECONDS = 5
@@ -68,6 +71,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def _invoke(config: LambdaConfig, context: LambdaContext) -> dict[str, Any]:
     migration = load(config.migration)
     logger.append_keys(migration=migration.name)
+    _require_budget(context.get_remaining_time_in_millis() / 1000, config.safety_margin)
     source_url = _with_connect_timeout(secrets.resolve(config.source))
     target_url = _with_connect_timeout(secrets.resolve(config.target)) if config.target else None
     source, target = _engines.get(source_url, target_url)
@@ -78,6 +82,19 @@ def _invoke(config: LambdaConfig, context: LambdaContext) -> dict[str, Any]:
     if result["status"] == "done" and config.disable_schedule is not None:
         result["schedule"] = _disable_schedule(config.disable_schedule)
     return result
+
+
+def _require_budget(remaining: float, margin: float) -> None:
+    """Refuse an invocation whose budget cannot fit a chunk: a configuration error."""
+    if remaining - margin >= MIN_BUDGET_SECONDS:
+        return
+    raise ConfigError(
+        f"no time for a chunk: {remaining:.2f} s left in this invocation, minus the safety margin "
+        f"of {margin:g} s (ROWFERRY_SAFETY_MARGIN), leaves {max(remaining - margin, 0):.2f} s, "
+        f"less than the {MIN_BUDGET_SECONDS:g} s a trip needs; raise the function's timeout "
+        f"(to more than {margin + MIN_BUDGET_SECONDS:g} s plus its start-up) or lower the "
+        "safety margin"
+    )
 
 
 def _with_connect_timeout(url: str) -> str:
@@ -138,9 +155,6 @@ def _trip(
     budget: float,
 ) -> dict[str, Any]:
     name = migration.name
-    if budget < MIN_BUDGET_SECONDS:
-        reason = f"only {max(budget, 0):.2f} s of budget left after the safety margin"
-        return _summary("more", name, reason, budget_seconds=round(budget, 3))
     logger.info("starting a trip with a budget of %.2f s", budget)
     try:
         outcome = run(
@@ -157,6 +171,8 @@ def _trip(
 
 
 def _from_run(outcome: RunResult, budget: float) -> dict[str, Any]:
+    if not outcome.done and not outcome.chunks:
+        return _no_chunk_fits(outcome, budget)
     return _summary(
         "done" if outcome.done else "more",
         outcome.migration,
@@ -173,6 +189,30 @@ def _from_run(outcome: RunResult, budget: float) -> dict[str, Any]:
         budget_seconds=round(budget, 3),
         next_chunk_seconds=_rounded(outcome.next_chunk_seconds),
     )
+
+
+def _no_chunk_fits(outcome: RunResult, budget: float) -> dict[str, Any]:
+    """A trip that the budget stopped before its first chunk: the next invocation, with the
+    same timeout, would stop there too. Failed, not ``more``, so that the alarm on ``Failed``
+    fires instead of the schedule invoking the function forever for nothing."""
+    message = (
+        f"migration {outcome.migration!r}: no chunk fits this invocation's budget of "
+        f"{budget:.2f} s ({outcome.reason}); raise the function's timeout, lower "
+        "ROWFERRY_SAFETY_MARGIN or set a smaller ROWFERRY_CHUNK_SIZE"
+    )
+    result = _summary(
+        "failed",
+        outcome.migration,
+        message,
+        rows_done=outcome.rows_done,
+        rows_total=outcome.rows_total,
+        cursor=outcome.cursor,
+        seconds=round(outcome.seconds, 3),
+        budget_seconds=round(budget, 3),
+        next_chunk_seconds=_rounded(outcome.next_chunk_seconds),
+    )
+    result["error"] = {"type": "ConfigError", "message": message}
+    return result
 
 
 def _rounded(seconds: float | None) -> float | None:
