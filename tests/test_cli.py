@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,3 +215,186 @@ def _rows_done(url: str) -> int:
             return 0 if found is None else found.rows_read
     finally:
         engine.dispose()
+
+
+ROWFERRY = str(Path(sys.executable).parent / "rowferry")
+SQLITE_ONLY = pytest.mark.parametrize("dialect_name", ["sqlite"])
+
+
+def _broken_migration(tmp_path: Path) -> Path:
+    broken = tmp_path / "broken.py"
+    broken.write_text(
+        "from rowferry import Migration, Target\n"
+        "def boom(row, related):\n    raise KeyError('dosage')\n"
+        "migration = Migration(name='broken', source='orders', transform=boom,\n"
+        "    target=Target('order_snapshots', unique_key=['order_id']))\n"
+    )
+    return broken
+
+
+@SQLITE_ONLY
+def test_a_failed_run_prints_its_error_once(db_url: str, tmp_path: Path) -> None:
+    """In a process of its own, where no test harness has configured logging: the library's
+    log record of the failure must not be printed beside the error that reports it."""
+    reference.build(db_url, orders=60)
+    broken = _broken_migration(tmp_path)
+    command = [ROWFERRY, "run", str(broken), "--source", db_url, "--max-bad-rows", "3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == defaults.EXIT_FAILED
+    assert done.stdout == ""
+    assert done.stderr.count("more than max_bad_rows=3") == 1, done.stderr
+    assert done.stderr.startswith("Error: migration 'broken': ")
+    assert "trip failed" not in done.stderr
+
+
+def test_a_missing_parameter_names_the_line_of_the_migration_file(tmp_path: Path) -> None:
+    spec = tmp_path / "needs_low.py"
+    spec.write_text(
+        "from rowferry import Migration\n\n"
+        "migration = Migration(name='p', source='src', target='dst', where='id > :low')\n"
+    )
+    result = invoke("run", str(spec), "--source", f"sqlite:///{tmp_path / 'none.sqlite'}")
+    assert result.exit_code == defaults.EXIT_CONFIG
+    assert f"{spec}: line 3: migration 'p': where uses :low" in result.output
+    assert "add params={'low': ...} to the Migration" in result.output
+    assert "spec.py" not in result.output and "ConfigError" not in result.output
+
+
+def test_the_next_chunk_is_planned_from_the_start_until_a_chunk_is_committed(db_url: str) -> None:
+    stats = reference.build(db_url, orders=300)
+    text = invoke("plan", MIGRATION_FILE, "--source", db_url, "--chunk-size", "500")
+    assert f"left: {stats.qualifying:,} = 1 chunk of 500" in text.output
+    first = json.loads(invoke("plan", MIGRATION_FILE, "--source", db_url, "--json").output)
+    assert "root rows of the first chunk (from the start" in first["queries"][0]["title"]
+    assert "orders.id >" not in first["queries"][0]["sql"]
+    invoke("run", MIGRATION_FILE, "--source", db_url, "--chunk-size", "20", "--max-chunks", "1")
+    last = _committed_key(db_url)
+    later = json.loads(invoke("plan", MIGRATION_FILE, "--source", db_url, "--json").output)
+    assert f"the next chunk (after the committed id {last})" in later["queries"][0]["title"]
+    assert f"orders.id > {last}" in later["queries"][0]["sql"]
+
+
+def test_plan_shows_a_pushed_down_chunk_s_select_once(db_url: str) -> None:
+    reference.build(db_url, orders=100)
+    args = ["plan", MIGRATION_FILE, "--source", db_url, "--name", "order-history-pushdown"]
+    report = json.loads(invoke(*args, "--json").output)
+    select = report["queries"][-1]["sql"]
+    assert report["write_sql"].startswith("INSERT INTO order_snapshots")
+    assert select in report["write_sql"]
+    assert not [w for w in report["warnings"] if "full scan of 'chunk'" in w]
+    text = invoke(*args).output
+    assert text.count(select) == 1
+    write = "INSERT INTO order_snapshots (order_id, status, snapshot) <the SELECT of statement 2>"
+    assert write in text
+
+
+def _committed_key(url: str) -> int:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = state.read(conn, "order-history")
+    engine.dispose()
+    assert found is not None and found.cursor_json is not None
+    return int(json.loads(found.cursor_json)[0])
+
+
+def test_status_reset_and_quarantine_find_the_state_in_the_source_like_run(db_url: str) -> None:
+    reference.build(db_url, orders=100)
+    invoke("run", MIGRATION_FILE, "--source", db_url, "--chunk-size", "10", "--max-chunks", "1")
+    assert "order-history" in invoke("status", "--source", db_url).output
+    by_env = CliRunner(env={"ROWFERRY_SOURCE": db_url, "ROWFERRY_TARGET": None})
+    assert "order-history" in by_env.invoke(main, ["status"]).output
+    assert by_env.invoke(main, ["quarantine", "order-history"]).exit_code == 0
+    reset = invoke("reset", "order-history", "--source", db_url, "--yes")
+    assert reset.exit_code == 0 and "progress forgotten" in reset.output
+    nowhere = CliRunner(env={"ROWFERRY_SOURCE": None, "ROWFERRY_TARGET": None})
+    result = nowhere.invoke(main, ["status"])
+    assert result.exit_code == defaults.EXIT_CONFIG and "--target URL" in result.output
+
+
+def test_reset_and_quarantine_refuse_a_migration_the_database_does_not_know(db_url: str) -> None:
+    reference.build(db_url, orders=60)
+    invoke("run", MIGRATION_FILE, "--source", db_url, "--max-chunks", "1")
+    for command in (["reset", "order-histroy", "--yes"], ["quarantine", "order-histroy"]):
+        result = invoke(*command, "--target", db_url)
+        assert result.exit_code == defaults.EXIT_CONFIG, result.output
+        assert "no migration named 'order-histroy'" in result.output
+        assert "(recorded: 'order-history')" in result.output
+    assert json.loads(invoke("status", "--target", db_url, "--json").output)  # not reset
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql+pymysql://root:hunter2-secret@db:port/test",
+        "mysql+pymysql://root:hunter2@secret@db:port/test",
+        "hunter2-secret",
+        "root:hunter2-secret@db",
+    ],
+)
+def test_an_unparsable_url_is_shown_without_its_password(url: str) -> None:
+    result = invoke("run", MIGRATION_FILE, "--source", url)
+    assert result.exit_code == defaults.EXIT_CONFIG
+    assert "cannot parse" in result.output and "hunter2" not in result.output
+    assert "secret" not in result.output
+
+
+@SQLITE_ONLY
+def test_with_json_every_error_is_one_json_object_on_stdout(db_url: str, tmp_path: Path) -> None:
+    reference.build(db_url, orders=60)
+    broken = str(_broken_migration(tmp_path))
+    cases = [
+        (["run", "no_such_file.py", "--source", db_url], "refused", "does not exist"),
+        (["run", MIGRATION_FILE, "--source", db_url, "--time-budget", "soon"], "refused", "soon"),
+        (["run", broken, "--source", db_url, "--max-bad-rows", "3"], "failed", "max_bad_rows=3"),
+        (["status", "--target", "mysql://u:hunter2@h:x/db"], "refused", "cannot parse"),
+        (["quarantine", "nope", "--target", db_url], "refused", "no migration named 'nope'"),
+    ]
+    for args, kind, words in cases:
+        result = CliRunner().invoke(main, [*args, "--json"])
+        error = json.loads(result.stdout)
+        assert result.stderr == "", result.stderr
+        assert error["status"] == kind and error["exit_status"] == result.exit_code, error
+        assert words in error["error"] and "hunter2" not in result.stdout
+
+
+@SQLITE_ONLY
+def test_status_off_a_terminal_is_plain_columns_with_counts_aligned_right(db_url: str) -> None:
+    reference.build(db_url, orders=300)
+    invoke("run", MIGRATION_FILE, "--source", db_url, "--chunk-size", "20", "--max-chunks", "1")
+    lines = invoke("status", "--target", db_url).output.splitlines()
+    assert not set("".join(lines)) & set("│┃━─┏┡└")
+    header, row = lines[0], lines[1]
+    assert header.startswith("migration") and row.startswith("order-history")
+    for column, value in (("rows done", "20"), ("chunks", "1"), ("trips", "1")):
+        end = header.index(column) + len(column)
+        assert row[end - len(value) : end] == value and row[end - len(value) - 1] == " "
+
+
+def _imported(*args: str) -> set[str]:
+    """The modules a ``rowferry`` command line imports, in a fresh process off a terminal."""
+    code = (
+        "import sys\nfrom rowferry.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('\\n'.join(sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
+    return set(done.stderr.split())
+
+
+def test_version_loads_neither_sqlalchemy_nor_rich() -> None:
+    loaded = _imported("--version")
+    assert "rowferry.cli" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("sqlalchemy", "rich")}
+
+
+@SQLITE_ONLY
+def test_run_off_a_terminal_loads_only_what_it_needs(db_url: str) -> None:
+    reference.build(db_url, orders=60)
+    loaded = _imported("run", MIGRATION_FILE, "--source", db_url, "--max-chunks", "1")
+    assert "rowferry.engine" in loaded and "sqlalchemy" in loaded
+    unneeded = ("rich", "pymysql", "psycopg", "MySQLdb", "aws_lambda_powertools", "boto3")
+    assert not {m for m in loaded if m.split(".")[0] in unneeded}
+    other_commands = {"rowferry.verify", "rowferry.plan", "rowferry.packaging", "rowferry.simulate"}
+    assert not loaded & other_commands

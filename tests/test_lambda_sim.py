@@ -207,3 +207,28 @@ def test_the_simulate_command_reports_each_invocation(tmp_path: Path) -> None:
     assert "invocation 1: killed, 0 rows" in done.output
     assert "invocation 2: done, 179 rows" in done.output
     assert reference.snapshots(url) == reference.expected_snapshots(url)
+
+
+def test_simulate_without_the_aws_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    """A Python where ``aws_lambda_powertools`` cannot be imported: one line, no traceback."""
+    code = (
+        "import sys\nsys.modules['aws_lambda_powertools'] = None\n"
+        "from rowferry.cli import main\nmain(sys.argv[1:])\n"
+    )
+    url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
+    command = [sys.executable, "-c", code, "lambda", "simulate", MIGRATION, "--source", url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "Error: the Lambda handler needs the 'aws' extra, which is not installed: "
+        "pip install 'rowferry[aws]'"
+    ]
+
+
+def test_simulate_refuses_a_timeout_that_leaves_no_time_for_a_chunk(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
+    args = ["lambda", "simulate", MIGRATION, "--source", url, "--timeout", "3s"]
+    result = CliRunner().invoke(main, [*args, "--safety-margin", "3s"])
+    assert result.exit_code == 2, result.output
+    assert "--timeout 3s minus the handler's --safety-margin of 3s leaves 0 s" in result.output
+    assert "invocation 1" not in result.output

@@ -185,7 +185,7 @@ def test_the_quarantine_command_lists_and_retries(db_url: str, tmp_path: Path) -
     assert runner.invoke(main, ["run", str(spec), "--source", db_url]).exit_code == 0
     listed = runner.invoke(main, ["quarantine", "order-history", "--target", db_url])
     count = len([k for k in _qualifying(db_url) if k % 3 == 0])
-    assert f"order-history: {count} quarantined row(s)" in listed.output
+    assert f"order-history: {count} quarantined rows" in listed.output
     assert "transform: ValueError: not today" in listed.output
     flag.unlink()
     retried = runner.invoke(
@@ -202,7 +202,7 @@ def test_the_quarantine_command_lists_and_retries(db_url: str, tmp_path: Path) -
         ],
     )
     assert retried.exit_code == 0, retried.output
-    assert f"retried {count} row(s): {count} migrated" in retried.output
+    assert f"retried {count} rows: {count} migrated" in retried.output
     status = json.loads(runner.invoke(main, ["status", "--target", db_url, "--json"]).output)
     assert status[0]["rows_quarantined"] == 0 and status[0]["rows_written"] == len(
         _qualifying(db_url)
@@ -218,3 +218,31 @@ def test_reset_also_forgets_the_quarantine(db_url: str) -> None:
         state.reset(conn, MIGRATION.name)
     engine.dispose()
     assert _held(db_url) == []
+
+
+def test_a_retry_of_rows_that_still_fail_records_the_new_reason_and_one_more_attempt(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Even when the target rejects every retried row (which fails a chunk of a run): each
+    keeps its new reason with one more attempt, and the command says so with exit status 1."""
+    reference.build(db_url, orders=300)
+    BROKEN.update(sorted(_qualifying(db_url))[:12])  # more than ALL_BAD_ROWS
+    assert rowferry.run(MIGRATION, db_url).done
+    assert {e.attempts for e in _held(db_url)} == {1}
+    spec = tmp_path / "no_status.py"
+    spec.write_text(
+        "from dataclasses import replace\n"
+        "from rowferry.demo import order_history\n"
+        "def no_status(order, related):\n"
+        "    return {**order_history.snapshot(order, related), 'status': None}\n"
+        "migration = replace(order_history.migration, transform=no_status)\n"
+    )
+    args = ["quarantine", "order-history", "--target", db_url, "--retry", str(spec)]
+    retried = CliRunner().invoke(main, [*args, "--source", db_url])
+    assert retried.exit_code == 1, retried.output
+    assert "retried 12 rows: 0 migrated (0 target rows written), 12 still failing" in retried.output
+    assert "stay quarantined with their new reason" in retried.output
+    held = _held(db_url)
+    assert {e.key[0] for e in held} == BROKEN and {e.attempts for e in held} == {2}
+    assert all(e.reason.startswith("target: ") for e in held)
+    _assert_every_key_once(db_url)

@@ -1,19 +1,23 @@
 """The ``rowferry`` command: each subcommand opens the library, calls one function, and turns
 library errors into a message and a documented exit status.
+
+Only click is imported up front; each command imports the library modules it uses when it
+runs, so that ``rowferry --version`` and ``--help`` start at once and ``rowferry run`` loads
+neither rich (off a terminal) nor the modules of other commands.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from . import __version__, defaults, state
+from . import __version__, defaults
 from .cli_common import (
     AS_JSON,
     CHUNK_SIZE,
@@ -21,23 +25,28 @@ from .cli_common import (
     NAME,
     PUSHDOWN,
     SOURCE,
+    STATE_SOURCE,
+    STATE_TARGET,
     TARGET,
-    TARGET_REQUIRED,
+    Commands,
     Duration,
+    Stopped,
     library_errors,
+    plural,
+    require_known,
+    state_url,
 )
 from .cli_lambda import lambda_group
 from .cli_quarantine import quarantine_command
 from .cli_verify import verify as verify_command
-from .connections import connect, create_engine
-from .engine import Budget, ChunkDone, RunResult, run
-from .loader import load
-from .sizing import ChunkSize
-from .spec import Migration
-from .stops import SignalStop
+
+if TYPE_CHECKING:
+    from .engine import ChunkDone, RunResult
+    from .sizing import ChunkSize
+    from .spec import Migration
 
 
-@click.group(epilog=EXIT_STATUSES)
+@click.group(cls=Commands, epilog=EXIT_STATUSES)
 @click.version_option(__version__, prog_name="rowferry")
 @click.option("-v", "--verbose", count=True, help="Log to stderr: -v trips, -vv every chunk.")
 def main(verbose: int) -> None:
@@ -45,6 +54,11 @@ def main(verbose: int) -> None:
 
     Every chunk's writes commit together with its checkpoint: a run can be killed at any
     instant and the next one resumes exactly where the last commit left off.
+
+    Errors are printed once, on stderr, as "Error: ..." and the exit status says what kind
+    they are (below). With --json an error is instead one JSON object on stdout, like the
+    command's own output: {"status": "refused", "exit_status": 2, "error": "..."} ("status"
+    is "failed", "refused", "stopped" or "busy"), with the same exit status.
     """
     if verbose:
         level = logging.DEBUG if verbose > 1 else logging.INFO
@@ -86,26 +100,40 @@ def run_command(
     """Run one trip of the migration in MIGRATION_FILE (a Python file defining a Migration).
 
     The trip runs chunks until the migration is done or the budget would be overrun, then
-    says which. Run it again (by hand, cron, a scheduler) until it exits with 0.
+    says which. Run it again (by hand, cron, a scheduler) until it exits with 0. A first
+    Ctrl-C (or SIGTERM) stops it after the current chunk, a second one at once (the open
+    chunk is rolled back); either way it exits with 3.
     """
+    from .engine import Budget, run
+    from .loader import load
+    from .stops import SignalStop
+
     migration = _with_pushdown(load(migration_file, name), pushdown)
     budget = Budget(seconds=time_budget, max_chunks=max_chunks, max_bad_rows=max_bad_rows)
     signals = SignalStop()
-    with signals.installed(), _progress(quiet or as_json) as on_chunk:
-        result = run(
-            migration,
-            source,
-            target,
-            budget=budget,
-            chunk_size=chunk_size,
-            stop_when=[signals],
-            on_chunk=on_chunk,
-        )
+    try:
+        with signals.installed(), _progress(quiet or as_json) as on_chunk:
+            result = run(
+                migration,
+                source,
+                target,
+                budget=budget,
+                chunk_size=chunk_size,
+                stop_when=[signals],
+                on_chunk=on_chunk,
+            )
+    except KeyboardInterrupt as exc:
+        raise Stopped(
+            f"{migration.name}: {exc or 'interrupted'}; the open chunk was rolled back, "
+            "every chunk before it is kept: run again to continue"
+        ) from None
     _print_result(result, as_json)
     sys.exit(defaults.EXIT_DONE if result.done else defaults.EXIT_STOPPED)
 
 
 def _with_pushdown(migration: Migration, pushdown: bool | None) -> Migration:
+    import dataclasses
+
     return migration if pushdown is None else dataclasses.replace(migration, pushdown=pushdown)
 
 
@@ -119,11 +147,12 @@ def _print_result(result: RunResult, as_json: bool) -> None:
     if result.rows_quarantined:
         extra += f", {result.rows_quarantined:,} quarantined (see 'rowferry quarantine')"
     if result.retries:
-        extra += f", {result.retries} transient error(s) retried"
+        extra += f", {plural(result.retries, 'transient error')} retried"
     click.echo(
-        f"{result.migration}: {verdict} ({result.reason}). This trip: {result.chunks} chunks, "
-        f"{result.rows_read:,} rows read, {result.rows_written:,} written{extra} in "
-        f"{result.seconds:.2f} s. In all: {result.rows_done:,} of {total} rows."
+        f"{result.migration}: {verdict} ({result.reason}). This trip: "
+        f"{plural(result.chunks, 'chunk')}, {result.rows_read:,} rows read, "
+        f"{result.rows_written:,} written{extra} in {result.seconds:.2f} s. "
+        f"In all: {result.rows_done:,} of {total} rows."
     )
 
 
@@ -147,45 +176,37 @@ def _progress(hidden: bool) -> Iterator[Callable[[ChunkDone], None] | None]:
 
 
 @main.command(epilog=EXIT_STATUSES)
-@TARGET_REQUIRED
+@STATE_TARGET
+@STATE_SOURCE
 @AS_JSON
 @library_errors
-def status(target: str, as_json: bool) -> None:
-    """Show every migration recorded in the target database and where it stands."""
-    engine = create_engine(target)
-    with connect(engine) as conn:
+def status(target: str | None, source: str | None, as_json: bool) -> None:
+    """Show every migration recorded in the target database and where it stands.
+
+    On a terminal, a table; otherwise (a pipe, a file) plain columns separated by spaces,
+    counts aligned right, then one "NAME error: ..." line per failed migration.
+    """
+    from . import state
+    from .connections import connect, create_engine
+
+    with connect(create_engine(state_url(target, source))) as conn:
         migrations = state.read_all(conn) if state.table_exists(conn) else []
     if as_json:
-        click.echo(
-            json.dumps(
-                [m.as_dict() | {"state": m.display_status} for m in migrations],
-                default=str,
-                indent=2,
-            )
-        )
+        rows = [m.as_dict() | {"state": m.display_status} for m in migrations]
+        click.echo(json.dumps(rows, default=str, indent=2))
         return
     if not migrations:
         click.echo("no migrations recorded in this database yet")
         return
-    _print_status(migrations)
+    if sys.stdout.isatty():
+        from .report import print_status
 
+        print_status(migrations)
+        return
+    from .tables import status_lines
 
-def _print_status(migrations: list[state.MigrationState]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    headers = ("migration", "state", "rows done", "rows left", "quarantined", "chunks", "trips")
-    table = Table(*headers, "last trip (UTC)")
-    for m in migrations:
-        left = "?" if m.rows_left is None else f"{m.rows_left:,}"
-        last = m.last_trip_at.isoformat(sep=" ") if m.last_trip_at else "-"
-        counts = (f"{m.rows_read:,}", left, f"{m.rows_quarantined:,}", f"{m.chunks:,}")
-        table.add_row(m.name, m.display_status, *counts, str(m.trips), last)
-    console = Console(width=max(Console().width, 140))
-    console.print(table)
-    for m in migrations:
-        if m.error:
-            console.print(f"[bold]{m.name}[/] error: {m.error}", markup=True, highlight=False)
+    for line in status_lines(migrations):
+        click.echo(line)
 
 
 @main.command(epilog=EXIT_STATUSES)
@@ -210,6 +231,7 @@ def plan(
 
     Writes nothing. Warns when a chunk query would scan a whole table.
     """
+    from .loader import load
     from .plan import plan as make_plan
 
     migration = _with_pushdown(load(migration_file, name), pushdown)
@@ -224,21 +246,28 @@ def plan(
 
 @main.command(epilog=EXIT_STATUSES)
 @click.argument("name")
-@TARGET_REQUIRED
+@STATE_TARGET
+@STATE_SOURCE
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @library_errors
-def reset(name: str, target: str, yes: bool) -> None:
+def reset(name: str, target: str | None, source: str | None, yes: bool) -> None:
     """Forget the progress of migration NAME, so that its next run starts from the beginning.
 
     Rows already written to the target stay; delete them yourself if you want them written again
-    (or declare on_conflict='skip' or 'update' on the target).
+    (or declare on_conflict='skip' or 'update' on the target). A NAME the database does not know
+    is refused (exit status 2) with the names it knows.
     """
-    if not yes:
-        click.confirm(f"Forget all progress of migration {name!r}?", abort=True)
-    engine = create_engine(target)
-    with connect(engine) as conn:
-        found = state.table_exists(conn) and state.reset(conn, name)
-    click.echo(f"{name}: progress forgotten" if found else f"{name}: no progress recorded")
+    from . import state
+    from .connections import connect, create_engine
+
+    with connect(create_engine(state_url(target, source))) as conn:
+        known = state.read_all(conn) if state.table_exists(conn) else []
+        conn.rollback()
+        require_known(name, known)
+        if not yes:
+            click.confirm(f"Forget all progress of migration {name!r}?", abort=True)
+        state.reset(conn, name)
+    click.echo(f"{name}: progress forgotten")
 
 
 @main.command(epilog=EXIT_STATUSES)

@@ -1,16 +1,25 @@
-"""What the ``rowferry`` commands share: exit statuses, error mapping, option definitions."""
+"""What the ``rowferry`` commands share: exit statuses, error mapping, option definitions.
+
+Nothing here imports SQLAlchemy or rich: ``rowferry --version`` and ``--help`` load only click,
+and each command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import click
 
 from . import defaults
 from .errors import AlreadyRunning, ConfigError, ConnectError, RowferryError
+from .urls import mask_secrets
+
+if TYPE_CHECKING:
+    from .state import MigrationState
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,12 +28,21 @@ Exit statuses:
   {defaults.EXIT_DONE}  done: every qualifying row is migrated
   {defaults.EXIT_FAILED}  failed: a statement or the transform failed (see the message and
      'rowferry status'); fix the cause and run again, it resumes
-  {defaults.EXIT_CONFIG}  refused: bad arguments, migration file, URL or schema; nothing was written
+  {defaults.EXIT_CONFIG}  refused: bad arguments, migration file, URL or schema, or an unknown
+     migration; nothing was written
   {defaults.EXIT_STOPPED}  stopped by the time budget, a chunk limit or a signal: run again
   {defaults.EXIT_ALREADY_RUNNING}  another run holds the migration's lease: try again later
   {defaults.EXIT_MISMATCH}  verify: the target does not match the source (missing, duplicate or
      extra keys, or rows that differ)
 """
+
+#: The ``status`` of a ``--json`` error object, by exit status.
+_KINDS = {
+    defaults.EXIT_FAILED: "failed",
+    defaults.EXIT_CONFIG: "refused",
+    defaults.EXIT_STOPPED: "stopped",
+    defaults.EXIT_ALREADY_RUNNING: "busy",
+}
 
 
 class Failure(click.ClickException):
@@ -32,9 +50,13 @@ class Failure(click.ClickException):
 
     exit_code = defaults.EXIT_FAILED
 
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_secrets(message))
+
 
 class Refused(Failure):
-    """Bad arguments, migration file, URL or schema: nothing was written."""
+    """Bad arguments, migration file, URL or schema, or an unknown migration: nothing was
+    written."""
 
     exit_code = defaults.EXIT_CONFIG
 
@@ -43,6 +65,15 @@ class Busy(Failure):
     """Another run holds the migration's lease."""
 
     exit_code = defaults.EXIT_ALREADY_RUNNING
+
+
+class Stopped(Failure):
+    """Stopped at once by a second signal: shown without ``Error:``, exit status 3."""
+
+    exit_code = defaults.EXIT_STOPPED
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(self.format_message(), file=file, err=file is None)
 
 
 def failure(error: RowferryError) -> Failure:
@@ -63,6 +94,31 @@ def library_errors(func: F) -> F:
             raise failure(exc) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+class Commands(click.Group):
+    """The ``rowferry`` group: each error is printed once, as ``Error: ...`` on stderr, or, when
+    the command line asks for ``--json``, as one JSON object on stdout (see :func:`json_error`);
+    the exit status is the same either way."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["rowferry.json"] = "--json" in args
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if not ctx.meta.get("rowferry.json"):
+                raise
+            click.echo(json_error(exc.format_message(), exc.exit_code))
+            raise click.exceptions.Exit(exc.exit_code) from exc
+
+
+def json_error(message: str, exit_status: int) -> str:
+    """``{"status": "refused", "exit_status": 2, "error": "..."}``: an error under ``--json``."""
+    kind = _KINDS.get(exit_status, "failed")
+    return json.dumps({"status": kind, "exit_status": exit_status, "error": message})
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -95,13 +151,46 @@ TARGET = click.option(
     metavar="URL",
     help="Target database URL (env ROWFERRY_TARGET); default: the source.",
 )
-TARGET_REQUIRED = click.option(
+STATE_TARGET = click.option(
     "--target",
     envvar="ROWFERRY_TARGET",
-    required=True,
     metavar="URL",
-    help="Database holding the rowferry_state table (env ROWFERRY_TARGET).",
+    help="Database holding the rowferry_state table (env ROWFERRY_TARGET); default: the source.",
 )
+STATE_SOURCE = click.option(
+    "--source",
+    envvar="ROWFERRY_SOURCE",
+    metavar="URL",
+    help="Source database URL (env ROWFERRY_SOURCE): the state's database when there is no "
+    "--target, as for 'rowferry run'.",
+)
+
+
+def state_url(target: str | None, source: str | None) -> str:
+    """The database holding the state table: the target, or else the source (as ``run``)."""
+    url = target or source
+    if not url:
+        raise click.UsageError(
+            "say which database holds rowferry's state: --target URL (or ROWFERRY_TARGET), "
+            "or --source URL (or ROWFERRY_SOURCE) when the migration's target is its source"
+        )
+    return url
+
+
+def require_known(name: str, known: list[MigrationState]) -> None:
+    """Refuse a migration name that has no row in the state table, naming those it has."""
+    if any(m.name == name for m in known):
+        return
+    names = ", ".join(repr(m.name) for m in known) or "none"
+    raise Refused(
+        f"no migration named {name!r} is recorded in this database (recorded: {names}); "
+        "check the name, and --target (or ROWFERRY_TARGET)"
+    )
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 chunk``, ``2 chunks``, ``1,000 chunks``."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 class ChunkSizeType(click.ParamType):  # type: ignore[type-arg]

@@ -7,17 +7,16 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import sqlalchemy as sa
 
 from . import defaults
-from .cli_common import AS_JSON, CHUNK_SIZE, SOURCE, TARGET, Duration, library_errors
-from .loader import load
-from .packaging import DEFAULT_PYTHON, MAX_UNZIPPED_MB, MAX_ZIP_MB, build
-from .simulate import Invocation, Limits, render, summary
-from .simulate import simulate as run_simulation
-from .sizing import ChunkSize
+from .cli_common import AS_JSON, CHUNK_SIZE, SOURCE, TARGET, Duration, Refused, library_errors
+
+if TYPE_CHECKING:
+    from .simulate import Invocation
+    from .sizing import ChunkSize
 
 
 @click.group("lambda")
@@ -43,7 +42,7 @@ def lambda_group() -> None:
 )
 @click.option(
     "--python-version",
-    default=DEFAULT_PYTHON,
+    default=defaults.LAMBDA_PYTHON,
     show_default=True,
     help="Python of the function's runtime (python3.13: 3.13); must match the template.",
 )
@@ -75,6 +74,9 @@ def package(
 
     Set ROWFERRY_MIGRATION to the module name it prints (the SAM template does).
     """
+    from .loader import load
+    from .packaging import MAX_UNZIPPED_MB, MAX_ZIP_MB, build
+
     if migration_file is not None and migration_file.is_file():
         load(str(migration_file))  # refuse a file that defines no migration before building
     bundle = build(
@@ -171,8 +173,16 @@ def simulate(
     invocation is a new process with a fake context counting down from --timeout, killed with
     SIGKILL at the timeout, its address space capped at --memory MB. Prints rows, duration,
     budget used and peak resident memory per invocation. Exit status 0 when the migration is
-    done and no invocation was killed by the timeout, 1 otherwise.
+    done and no invocation was killed by the timeout, 1 otherwise (an invocation failed, or
+    was killed), 2 when refused before the first invocation: a --timeout that leaves the trip
+    less than 1 s after --safety-margin, or the 'aws' extra not installed.
     """
+    from .loader import load
+    from .simulate import Limits, render, summary
+    from .simulate import simulate as run_simulation
+
+    _require_aws_extra()
+    _require_time_for_a_chunk(timeout, safety_margin)
     if migration.endswith(".py"):
         migration = str(Path(migration).resolve())
     load(migration)  # refuse a bad reference before the first invocation
@@ -203,6 +213,30 @@ def simulate(
         click.echo(render(sim) if len(sim.invocations) <= 50 else summary(sim))
     ok = sim.done and not sim.killed_by_timeout
     sys.exit(defaults.EXIT_DONE if ok else defaults.EXIT_FAILED)
+
+
+def _require_aws_extra() -> None:
+    """The handler logs and counts through AWS Lambda Powertools, an optional dependency."""
+    import importlib.util
+
+    if importlib.util.find_spec("aws_lambda_powertools") is None:
+        raise Refused(
+            "the Lambda handler needs the 'aws' extra, which is not installed: "
+            "pip install 'rowferry[aws]'"
+        )
+
+
+def _require_time_for_a_chunk(timeout: float, margin: float) -> None:
+    """Refuse a timeout that leaves the handler no budget (see the handler's minimum)."""
+    least = defaults.LAMBDA_MIN_BUDGET_SECONDS
+    if timeout - margin >= least:
+        return
+    raise Refused(
+        f"--timeout {timeout:g}s minus the handler's --safety-margin of {margin:g}s leaves "
+        f"{max(timeout - margin, 0):g} s for the trip, less than the {least:g} s it needs for a "
+        f"chunk: every invocation would fail. Give a --timeout above {margin + least:g}s (plus "
+        "the start-up time) or a smaller --safety-margin"
+    )
 
 
 def _echo_invocation(inv: Invocation) -> None:
@@ -236,6 +270,8 @@ def _routed(source: str, target: str | None, latency_ms: float) -> Iterator[tupl
     if not latency_ms:
         yield source, target
         return
+    import sqlalchemy as sa
+
     from .latency_proxy import LatencyProxy
 
     with contextlib.ExitStack() as stack:

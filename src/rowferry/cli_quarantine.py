@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
-from . import quarantine
-from .cli_common import AS_JSON, EXIT_STATUSES, TARGET_REQUIRED, library_errors
-from .connections import connect, create_engine
-from .loader import load
+from . import defaults
+from .cli_common import (
+    AS_JSON,
+    EXIT_STATUSES,
+    STATE_TARGET,
+    library_errors,
+    plural,
+    require_known,
+    state_url,
+)
 
 
 @click.command(epilog=EXIT_STATUSES)
 @click.argument("name")
-@TARGET_REQUIRED
+@STATE_TARGET
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
@@ -32,33 +39,52 @@ from .loader import load
     "--source",
     envvar="ROWFERRY_SOURCE",
     metavar="URL",
-    help="Source database URL, needed with --retry (env ROWFERRY_SOURCE).",
+    help="Source database URL (env ROWFERRY_SOURCE), needed with --retry; also the state's "
+    "database when there is no --target.",
 )
 @AS_JSON
 @library_errors
 def quarantine_command(
-    name: str, target: str, limit: int, retry_file: str | None, source: str | None, as_json: bool
+    name: str,
+    target: str | None,
+    limit: int,
+    retry_file: str | None,
+    source: str | None,
+    as_json: bool,
 ) -> None:
     """List the quarantined rows of migration NAME: key, reason, attempts, source row.
 
     With --retry, run them again (after fixing the transform or the target): rows that succeed
-    leave the quarantine, rows that fail again stay with their new reason.
+    leave the quarantine, rows that fail again stay with their new reason and one more attempt.
+    The retry exits with 0 when no row is left in the quarantine, 1 when some still fail.
+    A NAME the database does not know is refused (exit status 2) with the names it knows.
     """
+    from . import quarantine, state
+    from .connections import connect, create_engine
+
+    with connect(create_engine(state_url(target, source))) as conn:
+        known = state.read_all(conn) if state.table_exists(conn) else []
+        total = quarantine.count(conn, name)
+        if not total:
+            require_known(name, known)
+        entries = quarantine.entries(conn, name, limit)
     if retry_file is not None:
         _retry(name, target, retry_file, source, as_json)
         return
-    with connect(create_engine(target)) as conn:
-        entries = quarantine.entries(conn, name, limit)
-        total = quarantine.count(conn, name)
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in entries], default=str, indent=2))
         return
-    click.echo(f"{name}: {total} quarantined row(s)" + (f", first {limit}:" if total else ""))
+    shown = f", first {limit}:" if total else ""
+    click.echo(f"{name}: {plural(total, 'quarantined row')}{shown}")
     for e in entries:
-        click.echo(f"- key {list(e.key)!r} ({e.attempts} attempt(s), {e.updated_at}): {e.reason}")
+        attempts = plural(e.attempts, "attempt")
+        click.echo(f"- key {list(e.key)!r} ({attempts}, {e.updated_at}): {e.reason}")
 
 
-def _retry(name: str, target: str, retry_file: str, source: str | None, as_json: bool) -> None:
+def _retry(
+    name: str, target: str | None, retry_file: str, source: str | None, as_json: bool
+) -> None:
+    from .loader import load
     from .requeue import retry_quarantined
 
     if source is None:
@@ -67,9 +93,16 @@ def _retry(name: str, target: str, retry_file: str, source: str | None, as_json:
     report = retry_quarantined(migration, source, target)
     if as_json:
         click.echo(json.dumps(report.__dict__))
-        return
-    click.echo(
-        f"{name}: retried {report.retried} row(s): {report.succeeded} migrated "
-        f"({report.written} target rows written), {report.still_bad} still failing, "
-        f"{report.gone} no longer qualifying"
-    )
+    else:
+        click.echo(
+            f"{name}: retried {plural(report.retried, 'row')}: {report.succeeded:,} migrated "
+            f"({report.written:,} target rows written), {report.still_bad:,} still failing, "
+            f"{report.gone:,} no longer qualifying"
+        )
+        if report.still_bad:
+            click.echo(
+                f"the rows still failing stay quarantined with their new reason: see "
+                f"'rowferry quarantine {name}', fix the cause, then retry again",
+                err=True,
+            )
+    sys.exit(defaults.EXIT_FAILED if report.still_bad else defaults.EXIT_DONE)

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from . import defaults
-from .cli_common import AS_JSON, EXIT_STATUSES, NAME, SOURCE, TARGET, library_errors
-from .loader import load
-from .verify import RANGE_SIZE, SAMPLE
-from .verify import verify as verify_migration
-from .verify_report import Findings, Key, RangeMismatch, VerifyReport
+from .cli_common import AS_JSON, EXIT_STATUSES, NAME, SOURCE, TARGET, library_errors, plural
+
+if TYPE_CHECKING:
+    from .verify_report import Findings, Key, RangeMismatch, VerifyReport
 
 EXIT_MISMATCH = defaults.EXIT_MISMATCH
+SAMPLE = defaults.VERIFY_SAMPLE
+RANGE_SIZE = defaults.VERIFY_RANGE_SIZE
 
 
 @click.command(epilog=EXIT_STATUSES)
@@ -67,6 +69,9 @@ def verify(
     transform migration it re-runs the transform on a sample (or --all) and compares with the
     stored rows. Writes nothing. Exits with 5 when anything differs.
     """
+    from .loader import load
+    from .verify import verify as verify_migration
+
     if sample is not None and all_rows:
         raise click.UsageError("give --sample N or --all, not both")
     report = verify_migration(
@@ -97,7 +102,7 @@ def summary_lines(report: VerifyReport) -> list[str]:
     lines = [
         f"{r.migration}: {r.source_table} ({', '.join(r.key)}) -> {r.target_table} "
         f"({', '.join(r.source_key)}): {r.qualifying:,} qualifying rows, {r.target_rows:,} "
-        f"target rows, {r.quarantined:,} quarantined; {_plural(r.ranges, 'range')} of up to "
+        f"target rows, {r.quarantined:,} quarantined; {plural(r.ranges, 'range')} of up to "
         f"{r.range_size:,} keys",
         f"missing keys (qualifying, not stored, not quarantined): {_listed(r.missing)}",
         f"duplicate keys (stored more than once): {_listed(r.duplicate)}",
@@ -127,10 +132,6 @@ def detail_lines(report: VerifyReport) -> list[str]:
 
 def _show(key: Key) -> str:
     return json.dumps(list(key), ensure_ascii=False, default=str)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _listed(found: Findings) -> str:

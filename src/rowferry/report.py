@@ -1,10 +1,12 @@
-"""Rendering for people: the plan and the demo's trips (rich, imported on the CLI path only)."""
+"""Rendering for people: the status table, the plan and the demo's trips (rich, imported on
+the CLI path only)."""
 
 from __future__ import annotations
 
 import sys
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -16,13 +18,17 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 from rich.text import Text
 
-from .engine import ChunkDone, RunResult
+from .cli_common import plural
+from .tables import STATUS_HEADERS, STATUS_NUMBERS, status_rows
 
 if TYPE_CHECKING:
     from .demo.runner import DemoReport
+    from .engine import ChunkDone, RunResult
     from .plan import PlanReport
+    from .state import MigrationState
 
 
 class RowsColumn(ProgressColumn):
@@ -46,6 +52,21 @@ def rows_progress(description: str, unit: str = "", console: Console | None = No
     return Progress(*columns, console=console, transient=True)
 
 
+def print_status(migrations: list[MigrationState]) -> None:
+    """The status table drawn for a terminal (counts aligned right), then each migration's
+    error; :func:`rowferry.tables.status_lines` is the same as plain columns."""
+    table = Table(box=box.SIMPLE_HEAD)
+    for number, header in enumerate(STATUS_HEADERS):
+        table.add_column(header, justify="right" if number in STATUS_NUMBERS else "left")
+    for row in status_rows(migrations):
+        table.add_row(*row)
+    console = Console(highlight=False)
+    console.print(table)
+    for m in migrations:
+        if m.error:
+            console.print(f"[bold]{escape(m.name)}[/] error: {escape(m.error)}")
+
+
 def print_plan(report: PlanReport) -> None:
     out = Console(highlight=False, soft_wrap=True)
     out.print(
@@ -54,7 +75,8 @@ def print_plan(report: PlanReport) -> None:
     )
     out.print(
         f"qualifying rows: {report.qualifying_rows:,}; done: {report.rows_done:,}; "
-        f"left: {report.rows_left:,} = {report.chunks_left:,} chunks of {report.chunk_size:,}"
+        f"left: {report.rows_left:,} = {plural(report.chunks_left, 'chunk')} of "
+        f"{report.chunk_size:,}"
     )
     out.print(f"pushdown: {report.pushdown}", markup=False)
     out.print("\n[bold]One chunk sends:[/]")
@@ -68,7 +90,7 @@ def print_plan(report: PlanReport) -> None:
         f"\n{len(report.queries) + 1}. write, in the same transaction as the checkpoint",
         style="bold",
     )
-    out.print(report.write_sql or "-", markup=False)
+    out.print(_without_repeat(report), markup=False)
     out.print(
         f"{len(report.queries) + 2}. UPDATE rowferry_state SET cursor_json = ..., chunks = "
         "chunks + 1 ... WHERE name = ... AND token = ... AND chunks = ...; COMMIT",
@@ -76,6 +98,16 @@ def print_plan(report: PlanReport) -> None:
     )
     for warning in report.warnings:
         out.print(f"\n[bold yellow]warning:[/] {warning}")
+
+
+def _without_repeat(report: PlanReport) -> str:
+    """The write, with the SELECT shown just above it (a pushed-down chunk's INSERT ...
+    SELECT) named instead of printed a second time."""
+    write = report.write_sql or "-"
+    if report.queries and report.queries[-1].sql in write:
+        shown = f"<the SELECT of statement {len(report.queries)}>"
+        return write.replace(report.queries[-1].sql, shown)
+    return write
 
 
 class DemoPrinter:

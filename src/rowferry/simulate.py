@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .aws.invoke import peak_rss_mb
+from .tables import plain_table
 
 #: Give up after this many invocations in a row without a result (killed or crashed).
 MAX_FAILURES_IN_A_ROW = 3
@@ -232,10 +233,7 @@ def render(sim: Simulation, *, markdown: bool = False) -> str:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
     else:
-        widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=False)]
-        lines = [
-            "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]
-        ]
+        lines = plain_table(head, [tuple(r) for r in rows], frozenset(range(len(head))))
     return "\n".join([*lines, "", summary(sim)])
 
 
