@@ -133,7 +133,8 @@ class DemoPrinter:
         self.trips += 1
         ending = "done" if result.done else f"stopped: {result.reason}"
         line = (
-            f"trip {self.trips}: {result.chunks} chunks, {result.rows_written:,} snapshots "
+            f"trip {self.trips}: {plural(result.chunks, 'chunk')}, "
+            f"{plural(result.rows_written, 'snapshot')} "
             f"in {result.seconds:.2f} s ({ending})"
         )
         self._console().print(line)
@@ -153,8 +154,8 @@ class DemoPrinter:
         if self.progress is not None:
             self.progress.stop()
         self.console.print(
-            f"[bold]wrote {report.snapshots:,} snapshots in "
-            f"{report.migrate_seconds:.2f} s[/] ({len(report.trips)} trips)"
+            f"[bold]wrote {plural(report.snapshots, 'snapshot')} in "
+            f"{report.migrate_seconds:.2f} s[/] ({plural(len(report.trips), 'trip')})"
         )
         if report.verify is not None:
             from .cli_verify import detail_lines, summary_lines
