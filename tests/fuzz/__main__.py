@@ -8,6 +8,7 @@ failed case. Exits 1 when any case failed.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections import Counter, defaultdict
@@ -51,19 +52,19 @@ def _report(
     by_pair: dict[tuple[str, str], Counter[str]], failures: list[str], seconds: float
 ) -> None:
     print(
-        f"{'source -> target':28} {'cases':>7} {'exact':>7} {'refused':>8} {'failed':>7} "
+        f"{'source -> target':36} {'cases':>7} {'exact':>7} {'refused':>8} {'failed':>7} "
         f"{'crashes':>8} {'rows':>8}"
     )
     total: Counter[str] = Counter()
     for (s, t), tally in sorted(by_pair.items()):
         label = f"{s} -> {t}" + (" (same db)" if s == t else "")
         print(
-            f"{label:28} {tally['cases']:>7} {tally['exact']:>7} {tally['refused']:>8} "
+            f"{label:36} {tally['cases']:>7} {tally['exact']:>7} {tally['refused']:>8} "
             f"{tally['failed']:>7} {tally['crashes']:>8} {tally['rows']:>8}"
         )
         total.update(tally)
     print(
-        f"{'all':28} {total['cases']:>7} {total['exact']:>7} {total['refused']:>8} "
+        f"{'all':36} {total['cases']:>7} {total['exact']:>7} {total['refused']:>8} "
         f"{total['failed']:>7} {total['crashes']:>8} {total['rows']:>8}   {seconds:.0f} s"
     )
 
@@ -76,6 +77,7 @@ def main() -> int:
     parser.add_argument("--show", type=int, default=5, help="failures printed as they happen")
     parser.add_argument("--failures", help="write every failed case's reproduction to this file")
     args = parser.parse_args()
+    logging.getLogger("rowferry").setLevel(logging.CRITICAL)  # each crash is logged as an error
     pairs = [tuple(p.split(":")) for p in args.pair] if args.pair else PAIRS
     failures = run(args.cases, args.seed, pairs, args.show)  # type: ignore[arg-type]
     if args.failures:
