@@ -40,7 +40,8 @@ from tests.conftest import create_database, drop_database
 
 from bench import check
 from bench.approaches import APPROACHES, CAPPED, LATENCY_MS
-from bench.compare_report import Result, Setup, render, server_settings
+from bench.compare_report import Setup, render, server_settings
+from bench.compare_result import Result
 from bench.latency import ThreadProxy
 from bench.reset import start_over
 from bench.settle import settle

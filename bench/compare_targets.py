@@ -10,10 +10,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from bench.compare_report import Result
+from bench.compare_result import Result
 
 SPEED_SIZES = (100_000, 1_000_000)
 PRODUCTION = 2_700

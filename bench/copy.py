@@ -46,6 +46,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench import copy_report
+from bench.copy_report import Result
 from bench.copy_support import (
     TIME,
     Measured,
@@ -89,21 +90,6 @@ class Run:
     target: str
     tmp: Path
     client: Callable[[str], str]
-
-
-@dataclass(frozen=True)
-class Result:
-    approach: str
-    destination: str
-    orders: int
-    rows: int
-    wall: float | None = None
-    inner: float | None = None
-    peak_mb: float | None = None
-    counted: float | None = None  # statements per 1,000 orders, counted in the child
-    server: float | None = None  # per 1,000 orders, counted by MariaDB for the bench's account
-    correct: str = ""
-    note: str = ""
 
 
 class Servers:

@@ -1,4 +1,5 @@
-"""The setting (machine, servers, versions) and the Markdown report of ``bench.copy``."""
+"""A run's result, the setting (machine, servers, versions) and the Markdown report of
+``bench.copy``."""
 
 from __future__ import annotations
 
@@ -8,14 +9,11 @@ import os
 import platform
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-
-if TYPE_CHECKING:
-    from bench.copy import Result
 
 ROOT = Path(__file__).resolve().parent.parent
 MARIADB_SETTINGS = (
@@ -31,6 +29,21 @@ REFERENCE_FIGURES = (
     "dlt 1.31 connectorx 66k rows/s at 451 MB, pyarrow 42k rows/s at 285 MB, sqlalchemy "
     "12.7k rows/s at 336 MB; pt-archiver 47k rows/s at 25 MB (1,000,000 orders, elsewhere)"
 )
+
+
+@dataclass(frozen=True)
+class Result:
+    approach: str
+    destination: str
+    orders: int
+    rows: int
+    wall: float | None = None
+    inner: float | None = None
+    peak_mb: float | None = None
+    counted: float | None = None  # statements per 1,000 orders, counted in the child
+    server: float | None = None  # per 1,000 orders, counted by MariaDB for the bench's account
+    correct: str = ""
+    note: str = ""
 
 
 def _run(cmd: Sequence[str]) -> str:

@@ -175,9 +175,14 @@ class MySQLDialect(Dialect):
     unheld_floats = (float("inf"), float("-inf"))  # and no NaN
 
     def packs_relations(self) -> bool:
-        from . import packed
-
-        return packed.available(self.sa_dialect)
+        """MariaDB 10.5 or later, through PyMySQL (whose converters :mod:`rowferry.packed`
+        reproduces; the C driver decodes fast enough without)."""
+        version = getattr(self.sa_dialect, "server_version_info", None) or (0,)
+        return (
+            bool(getattr(self.sa_dialect, "is_mariadb", False))
+            and tuple(version) >= (10, 5)
+            and self.sa_dialect.driver == "pymysql"
+        )
 
     def in_list(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
         """Integer keys as literals: PyMySQL and mysqlclient write parameters into the

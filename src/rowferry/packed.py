@@ -51,17 +51,6 @@ class Incomplete(Exception):
     """A packed group did not hold every row: read the relation with the plain query."""
 
 
-def available(sa_dialect: sa.Dialect) -> bool:
-    """Whether related rows can be packed here: MariaDB 10.5 or later, through PyMySQL (whose
-    converters :func:`_codec` reproduces; the C driver decodes fast enough without)."""
-    version = getattr(sa_dialect, "server_version_info", None) or (0,)
-    return (
-        bool(getattr(sa_dialect, "is_mariadb", False))
-        and tuple(version) >= (10, 5)
-        and sa_dialect.driver == "pymysql"
-    )
-
-
 @dataclass(frozen=True)
 class Packing:
     """How one relation's rows are packed by the server and unpacked here."""
@@ -217,4 +206,4 @@ def _then(first: Decode | None, second: Callable[[Any], Any]) -> Decode:
     return lambda value: second(first(value))
 
 
-__all__ = ["Incomplete", "Packing", "available", "packing"]
+__all__ = ["Incomplete", "Packing", "packing"]

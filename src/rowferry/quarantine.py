@@ -15,35 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
 from . import cursor, defaults, documents
-from .state import metadata, utcnow
+from .own_tables import quarantine_table, utcnow
 
-QUARANTINE_TABLE = "rowferry_quarantine"
-
-quarantine_table = sa.Table(
-    QUARANTINE_TABLE,
-    metadata,
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
-    sa.Column("migration", sa.String(190), nullable=False),
-    sa.Column("key_hash", sa.String(40), nullable=False),
-    sa.Column("key_json", sa.Text, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column(
-        "row_json", sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb"), nullable=True
-    ),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("migration", "key_hash", name="uq_rowferry_quarantine_key"),
-    mysql_charset="utf8mb4",
-)
 _q = quarantine_table
 
 
@@ -76,7 +51,7 @@ def _hash(key_json: str) -> str:
 
 
 def _exists(conn: sa.Connection) -> bool:
-    return sa.inspect(conn).has_table(QUARANTINE_TABLE)
+    return sa.inspect(conn).has_table(_q.name)
 
 
 def add(

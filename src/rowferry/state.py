@@ -30,36 +30,13 @@ import sqlalchemy as sa
 
 from .errors import AlreadyRunning, CheckpointConflict, StateError
 from .identity import Identity
+from .own_tables import STATE_TABLE as STATE_TABLE  # re-exported, with the table and clock
+from .own_tables import metadata
+from .own_tables import state_table as state_table
+from .own_tables import utcnow as utcnow
 
-STATE_TABLE = "rowferry_state"
 Status = Literal["new", "running", "stopped", "done", "failed"]
 
-metadata = sa.MetaData()
-state_table = sa.Table(
-    STATE_TABLE,
-    metadata,
-    sa.Column("name", sa.String(190), primary_key=True),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("cursor_json", sa.Text, nullable=True),
-    sa.Column("key_columns", sa.String(500), nullable=False),
-    sa.Column("identity", sa.Text, nullable=True),
-    sa.Column("rows_read", sa.BigInteger, nullable=False),
-    sa.Column("rows_written", sa.BigInteger, nullable=False),
-    sa.Column("rows_quarantined", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("chunks", sa.BigInteger, nullable=False),
-    sa.Column("trips", sa.BigInteger, nullable=False),
-    sa.Column("rows_total", sa.BigInteger, nullable=True),
-    sa.Column("seconds_per_row", sa.Float, nullable=True),
-    sa.Column("token", sa.BigInteger, nullable=False),
-    sa.Column("owner", sa.String(200), nullable=True),
-    sa.Column("lease_until", sa.DateTime, nullable=True),
-    sa.Column("source", sa.String(500), nullable=True),
-    sa.Column("error", sa.Text, nullable=True),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.Column("last_trip_at", sa.DateTime, nullable=True),
-    sa.Column("finished_at", sa.DateTime, nullable=True),
-)
 _t = state_table
 
 
@@ -81,10 +58,6 @@ def owner_alive(owner: str | None) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -141,8 +114,6 @@ def ensure_table(conn: sa.Connection) -> None:
     One probe statement when both tables are there with every column (the usual case): that is
     a statement per trip instead of one catalog query per table and one per column list.
     """
-    from . import quarantine  # noqa: F401  (registers its table in ``metadata``)
-
     if _tables_complete(conn):
         return
     try:
@@ -277,8 +248,6 @@ def _read_probing(conn: sa.Connection, name: str) -> MigrationState | None:
     """:func:`read` with the lock, in a statement that also probes rowferry's other tables
     (:func:`_columns_probe`): when it fails, a table or a column is missing, and
     :func:`ensure_table` creates or upgrades them before the plain read."""
-    from . import quarantine  # noqa: F401  (registers its table in ``metadata``)
-
     others = [t for t in metadata.tables.values() if t is not _t]
     probes = [_columns_probe(t).label(f"rf_probe_{i}") for i, t in enumerate(others)]
     stmt = sa.select(*_t.c, *probes).where(_t.c.name == name).with_for_update()
