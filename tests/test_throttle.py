@@ -1,0 +1,134 @@
+"""The health gates on real servers: replicas that lag for real (:mod:`tests.replicas`), the
+primary's running threads and history list, a query of the user's; and the throttle's waiting
+inside a deadline."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from rowferry import ConfigError
+from rowferry.throttle import (
+    Check,
+    DutyCycle,
+    HistoryLength,
+    ReplicaLag,
+    ThreadsRunning,
+    Throttle,
+)
+from tests.replicas import MariaDBPair, PostgresPair, mariadb_pair, postgres_pair
+
+#: long enough for a replica to apply a statement on a loaded machine
+PATIENCE_SECONDS = 60.0
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDBPair]:
+    with mariadb_pair() as pair:
+        yield pair
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresPair]:
+    with postgres_pair() as pair:
+        yield pair
+
+
+def _engine(url: str) -> sa.Engine:
+    return sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+
+def _caught_up(throttle: Throttle) -> None:
+    waited = throttle.wait(time.monotonic() + PATIENCE_SECONDS)
+    assert not waited.throttled, [str(r) for r in waited.readings]
+
+
+def _resume_later(pair: Any, seconds: float) -> threading.Thread:
+    thread = threading.Thread(target=lambda: (time.sleep(seconds), pair.resume_applying()))
+    thread.start()
+    return thread
+
+
+def test_a_mariadb_replica_that_stops_applying_holds_the_trip_until_it_applies_again(
+    mariadb: MariaDBPair,
+) -> None:
+    lag = ReplicaLag(_engine(mariadb.replica_url), limit=1.0)
+    throttle = Throttle([lag])
+    _caught_up(throttle)
+    mariadb.stop_applying()
+    try:
+        [reading] = throttle.read()
+        assert reading.over and reading.value is None  # no SQL thread: lag unknown
+        assert "replica lag unknown (limit 1)" in str(reading)
+        waited = throttle.wait(time.monotonic() + 0.5)
+        assert waited.throttled and waited.over == [reading]
+        resumer = _resume_later(mariadb, 1.0)
+        waited = throttle.wait(time.monotonic() + PATIENCE_SECONDS)
+        resumer.join()
+    finally:
+        mariadb.resume_applying()
+    assert not waited.throttled and waited.seconds >= 1.0
+    assert throttle.waited >= waited.seconds
+    assert lag.read() == 0.0
+
+
+def test_a_postgresql_standby_whose_replay_is_paused_lags_by_the_age_of_its_last_replay(
+    postgres: PostgresPair,
+) -> None:
+    throttle = Throttle([ReplicaLag(_engine(postgres.standby_url), limit=0.5)])
+    with postgres.connect(postgres.primary_port) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS t (id INT)")  # a transaction replayed
+    _caught_up(throttle)
+    postgres.stop_applying()
+    try:
+        with postgres.connect(postgres.primary_port) as conn:
+            conn.execute("INSERT INTO t VALUES (1)")
+        time.sleep(0.6)
+        [reading] = throttle.read()
+        assert reading.over and reading.value is not None and reading.value > 0.5
+        resumer = _resume_later(postgres, 1.0)
+        waited = throttle.wait(time.monotonic() + PATIENCE_SECONDS)
+        resumer.join()
+    finally:
+        postgres.resume_applying()
+    assert not waited.throttled
+    [after] = waited.readings
+    assert after.value is not None and after.value <= 0.5
+
+
+def test_replica_lag_on_a_server_that_is_no_replica_is_refused(
+    mariadb: MariaDBPair, postgres: PostgresPair
+) -> None:
+    with pytest.raises(ConfigError, match="is not a replica"):
+        ReplicaLag(_engine(mariadb.primary_url), limit=1).read()
+    with pytest.raises(ConfigError, match="is not a standby"):
+        ReplicaLag(_engine(postgres.primary_url), limit=1).read()
+
+
+def test_running_threads_history_length_and_a_users_check_are_read_from_the_server(
+    mariadb: MariaDBPair, postgres: PostgresPair
+) -> None:
+    primary = _engine(mariadb.primary_url)
+    for engine in (primary, _engine(postgres.primary_url)):
+        threads = ThreadsRunning(engine, limit=1000).read()
+        assert threads is not None and threads >= 0
+    history = HistoryLength(primary, limit=10**6).read()
+    assert history is not None and history >= 0
+    with pytest.raises(ConfigError, match="MySQL and MariaDB only"):
+        HistoryLength(_engine(postgres.primary_url), limit=1).read()
+    check = Check(primary, "SELECT 7", limit=5, name="queue depth")
+    [reading] = Throttle([check]).read()
+    assert reading.over and str(reading) == "queue depth 7 (limit 5)"
+
+
+def test_a_duty_cycle_pauses_in_proportion_to_the_chunk() -> None:
+    assert DutyCycle(0.5).pause_after(2.0) == 2.0
+    assert DutyCycle(1.0).pause_after(2.0) == 0.0
+    assert DutyCycle(0.25).pause_after(1.0) == 3.0
+    with pytest.raises(ConfigError, match="above 0 and at most 1"):
+        DutyCycle(0)
