@@ -264,8 +264,9 @@ def reset(name: str, target: str | None, source: str | None, yes: bool) -> None:
         known = state.read_all(conn) if state.table_exists(conn) else []
         conn.rollback()
         require_known(name, known)
-        if not yes:
-            click.confirm(f"Forget all progress of migration {name!r}?", abort=True)
+        if not yes and not click.confirm(f"Forget all progress of migration {name!r}?"):
+            click.echo(f"{name}: nothing changed")
+            return
         state.reset(conn, name)
     click.echo(f"{name}: progress forgotten")
 
