@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,9 @@ import sqlalchemy as sa
 from .errors import ConnectError
 from .urls import mask_secrets as mask_secrets  # re-exported: the engine and handler use it
 from .urls import unparsed
+
+#: a database as a URL, or an engine made by the caller
+Bind = str | sa.Engine
 
 
 def describe(url: sa.URL | str) -> str:
@@ -128,3 +133,29 @@ def connect(engine: sa.Engine) -> sa.Connection:
             f"cannot connect to {describe(engine.url)}: {reason.strip()} "
             "(check host, port, user, password and database name)"
         ) from exc
+
+
+@contextmanager
+def connect_both(
+    source: Bind, target: Bind | None
+) -> Iterator[tuple[sa.Connection, sa.Connection]]:
+    """One connection per side; a single shared one when both sides are the same database."""
+    src_engine = source if isinstance(source, sa.Engine) else create_engine(source)
+    same = target is None or str(target if isinstance(target, str) else target.url) == str(
+        source if isinstance(source, str) else source.url
+    )
+    dst_engine = (
+        src_engine
+        if same or target is None
+        else (target if isinstance(target, sa.Engine) else create_engine(target))
+    )
+    src = connect(src_engine)
+    try:
+        dst = src if same else connect(dst_engine)
+        try:
+            yield src, dst
+        finally:
+            if dst is not src:
+                dst.close()
+    finally:
+        src.close()

@@ -8,20 +8,15 @@ the next one resumes exactly after the last committed chunk.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-
-import sqlalchemy as sa
+from collections.abc import Callable, Sequence
 
 from . import collector, sizing
-from .connections import connect, create_engine
+from .connections import Bind, connect_both
 from .results import Budget, ChunkDone, RunResult
 from .sizing import ChunkSize
 from .spec import Migration
 from .stops import StopCondition
 from .trip import Trip
-
-Bind = str | sa.Engine
 
 __all__ = ["Bind", "Budget", "ChunkDone", "RunResult", "run"]
 
@@ -48,32 +43,6 @@ def run(
     sizing.check(chunk_size)
     started = time.monotonic()
     budget = budget or Budget()
-    with collector.fewer_collections(), _connections(source, target) as (src, dst):
+    with collector.fewer_collections(), connect_both(source, target) as (src, dst):
         trip = Trip(migration, src, dst, chunk_size, budget)
         return trip.execute([*budget.conditions(), *stop_when], started, on_chunk)
-
-
-@contextmanager
-def _connections(
-    source: Bind, target: Bind | None
-) -> Iterator[tuple[sa.Connection, sa.Connection]]:
-    """One connection per side; a single shared one when both sides are the same database."""
-    src_engine = source if isinstance(source, sa.Engine) else create_engine(source)
-    same = target is None or str(target if isinstance(target, str) else target.url) == str(
-        source if isinstance(source, str) else source.url
-    )
-    dst_engine = (
-        src_engine
-        if same or target is None
-        else (target if isinstance(target, sa.Engine) else create_engine(target))
-    )
-    src = connect(src_engine)
-    try:
-        dst = src if same else connect(dst_engine)
-        try:
-            yield src, dst
-        finally:
-            if dst is not src:
-                dst.close()
-    finally:
-        src.close()

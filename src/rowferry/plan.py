@@ -15,9 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import cursor, defaults, packed, pushdown, reading, schema, state, transforming
-from .connections import describe
+from .connections import Bind, connect_both, describe
 from .dialects import Dialect, dialect_for
-from .engine import Bind, _connections
 from .errors import ConfigError
 from .reading import chunk_select, lookup_match, relation_select
 from .schema import RelationPlan
@@ -73,7 +72,7 @@ def plan(
     With ``chunk_size="auto"`` the chunks are counted at the first chunk's size.
     """
     chunk_size = defaults.CHUNK_SIZE if chunk_size == "auto" else chunk_size
-    with _connections(source, target) as (src, dst):
+    with connect_both(source, target) as (src, dst):
         source_plan = schema.resolve_source(src, migration)
         target_plan = schema.resolve_target(dst, migration, [c.name for c in source_plan.key])
         after = _committed_cursor(dst, migration.name)

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from . import quarantine, reading, schema, state, transforming
 from .chunks import ChunkProcessor
+from .connections import Bind, connect_both
 from .cursor import Key
 from .dialects import dialect_for
-from .engine import Bind, _connections
 from .errors import AlreadyRunning
 from .spec import Migration
 from .writing import Writer
@@ -38,7 +38,7 @@ def retry_quarantined(
 ) -> RetryReport:
     """Run every quarantined row of ``migration`` again; see the module docstring."""
     report = RetryReport(migration.name)
-    with _connections(source, target) as (src, dst):
+    with connect_both(source, target) as (src, dst):
         processor = _processor(migration, src, dst)
         _refuse_if_running(dst, migration.name)
         keys = [entry.key for entry in quarantine.entries(dst, migration.name)]

@@ -18,7 +18,7 @@ from sqlalchemy.engine.reflection import Inspector
 from . import catalog, exact_types, filters
 from .connections import describe, mask_secrets
 from .errors import ConfigError, SchemaError
-from .spec import BelongsTo, HasMany, Migration, OnConflict, Relation, _columns
+from .spec import BelongsTo, HasMany, Migration, OnConflict, Relation, column_names
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,7 @@ def _resolve_relation(
 ) -> RelationPlan:
     where = f"{role}, relation {name!r}"
     table = reflect.table(rel.table)
-    fk, refs = _columns(rel.foreign_key), _columns(rel.references)
+    fk, refs = column_names(rel.foreign_key), column_names(rel.references)
     if isinstance(rel, BelongsTo):
         parent_cols, child_cols = fk, refs or _primary_key(table, where)
     else:
@@ -334,7 +334,7 @@ def _resolve_relation(
         reflect.column(table, col, where)
     order_by: tuple[sa.ColumnElement[Any], ...] = ()
     if isinstance(rel, HasMany):
-        names = _columns(rel.order_by) or tuple(c.name for c in table.primary_key.columns)
+        names = column_names(rel.order_by) or tuple(c.name for c in table.primary_key.columns)
         order_by = tuple(reflect.column(table, c, f"{where} order_by") for c in names)
     key = tuple(c.name for c in table.primary_key.columns)
     children = _resolve_relations(reflect, table, key, rel.relations, where)
@@ -389,7 +389,7 @@ def resolve_target(
         reflect.prefetch([spec.table])
     role = f"migration {migration.name!r}, target {spec.table!r}"
     table = reflect.table(spec.table)
-    unique_key = _columns(spec.unique_key)
+    unique_key = column_names(spec.unique_key)
     for name in unique_key:
         reflect.column(table, name, f"{role} unique_key")
     if unique_key and set(unique_key) not in reflect.unique_sets(table):
@@ -406,7 +406,7 @@ def resolve_target(
 def _source_key_columns(
     migration: Migration, unique_key: tuple[str, ...], source_key: Sequence[str]
 ) -> tuple[str, ...]:
-    declared = _columns(migration.target_spec.source_key)
+    declared = column_names(migration.target_spec.source_key)
     if declared:
         if len(declared) != len(source_key):
             raise ConfigError(

@@ -24,7 +24,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,189}$")
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
-def _columns(value: str | Sequence[str] | None) -> tuple[str, ...]:
+def column_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Columns as a spec may name them (one name, several, or none) as a tuple."""
     if value is None:
         return ()
     if isinstance(value, str):
@@ -54,8 +55,8 @@ class BelongsTo:
     relations: Mapping[str, Relation] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "foreign_key", _columns(self.foreign_key))
-        object.__setattr__(self, "references", _columns(self.references))
+        object.__setattr__(self, "foreign_key", column_names(self.foreign_key))
+        object.__setattr__(self, "references", column_names(self.references))
         object.__setattr__(self, "relations", _relations(self.relations))
 
 
@@ -74,9 +75,9 @@ class HasMany:
     relations: Mapping[str, Relation] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "foreign_key", _columns(self.foreign_key))
-        object.__setattr__(self, "references", _columns(self.references))
-        object.__setattr__(self, "order_by", _columns(self.order_by))
+        object.__setattr__(self, "foreign_key", column_names(self.foreign_key))
+        object.__setattr__(self, "references", column_names(self.references))
+        object.__setattr__(self, "order_by", column_names(self.order_by))
         object.__setattr__(self, "relations", _relations(self.relations))
 
 
@@ -102,8 +103,8 @@ class Target:
     source_key: str | Sequence[str] | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "unique_key", _columns(self.unique_key))
-        object.__setattr__(self, "source_key", _columns(self.source_key))
+        object.__setattr__(self, "unique_key", column_names(self.unique_key))
+        object.__setattr__(self, "source_key", column_names(self.source_key))
         if self.on_conflict not in ON_CONFLICT_POLICIES:
             raise ConfigError(
                 f"target {self.table!r}: on_conflict must be one of {ON_CONFLICT_POLICIES}, "
@@ -147,7 +148,7 @@ class Migration:
             )
         if isinstance(self.target, str):
             object.__setattr__(self, "target", Target(self.target))
-        object.__setattr__(self, "key", _columns(self.key))
+        object.__setattr__(self, "key", column_names(self.key))
         object.__setattr__(self, "params", dict(self.params))
         object.__setattr__(self, "relations", _relations(self.relations))
         if self.transform is not None and not callable(self.transform):
@@ -177,4 +178,4 @@ class Migration:
 
     @property
     def key_columns(self) -> tuple[str, ...]:
-        return _columns(self.key)
+        return column_names(self.key)

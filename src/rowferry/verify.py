@@ -26,9 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import collector, cursor, defaults, quarantine, reading, schema, transforming
-from .connections import describe, mask_secrets
+from .connections import Bind, connect_both, describe, mask_secrets
 from .dialects import dialect_for
-from .engine import Bind, _connections
 from .errors import ConfigError, MigrationFailed, TransientError
 from .reading import chunk_select, readable
 from .spec import Migration, Row
@@ -69,7 +68,7 @@ def verify(
         raise ValueError("range_size must be at least 1")
     if sample < 0:
         raise ValueError("sample cannot be negative")
-    with collector.fewer_collections(), _connections(source, target) as (src, dst):
+    with collector.fewer_collections(), connect_both(source, target) as (src, dst):
         try:
             return _Verifier(migration, src, dst, range_size, (sample, all_rows)).run()
         except sa.exc.DBAPIError as exc:
