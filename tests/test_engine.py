@@ -59,7 +59,7 @@ def test_a_budget_too_small_for_any_chunk_writes_nothing_and_says_stopped(db_url
     result = rowferry.run(migration, db_url, budget=Budget(seconds=1e-9))
     assert (result.status, result.chunks) == ("stopped", 0)
     assert reference.snapshots(db_url) == {}
-    assert _state(db_url).display_status == "stopped-by-budget"
+    assert _state(db_url).display_status == "stopped"
 
 
 def test_a_trip_stopped_by_its_budget_reports_the_chunk_it_did_not_start(db_url: str) -> None:

@@ -94,12 +94,12 @@ class MigrationState:
 
     @property
     def display_status(self) -> str:
-        """``running``, ``interrupted`` (lease expired or owner gone), ``stopped-by-budget``,
-        ``done``, ``failed`` or ``new``."""
+        """``running``, ``interrupted`` (lease expired or owner gone), ``stopped`` (by the
+        time budget, a chunk limit or a signal: run it again), ``done``, ``failed`` or ``new``."""
         if self.status == "running":
             live = self.lease_until is not None and self.lease_until > utcnow()
             return "running" if live and owner_alive(self.owner) else "interrupted"
-        return "stopped-by-budget" if self.status == "stopped" else self.status
+        return self.status
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
