@@ -210,7 +210,7 @@ def test_the_cli_fails_with_the_reason_on_a_changed_migration(db_url: str, tmp_p
     assert done.exit_code == defaults.EXIT_DONE, done.output
     before = _everything(db_url)
     refused = runner.invoke(main, ["run", str(files["src_b"]), "--source", db_url])
-    assert refused.exit_code == defaults.EXIT_FAILED, refused.output
+    assert refused.exit_code == defaults.EXIT_CONFIG, refused.output
     assert "source table was 'src_a', now 'src_b'" in refused.output
     assert "rowferry reset copy" in refused.output
     assert _everything(db_url) == before

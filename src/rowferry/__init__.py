@@ -21,6 +21,7 @@ if _typing.TYPE_CHECKING:
         ConfigError,
         ConnectError,
         CursorError,
+        MigrationChanged,
         MigrationFailed,
         MigrationFileError,
         RowferryError,
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 #: Each public name and the module it comes from.
 _HOMES = {
     "AlreadyRunning": "errors",
+    "MigrationChanged": "errors",
     "BelongsTo": "spec",
     "Budget": "engine",
     "CheckpointConflict": "errors",
@@ -72,6 +74,7 @@ __all__ = [
     "CursorError",
     "HasMany",
     "Migration",
+    "MigrationChanged",
     "MigrationFailed",
     "MigrationFileError",
     "RowferryError",

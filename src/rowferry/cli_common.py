@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 import click
 
 from . import defaults
-from .errors import AlreadyRunning, ConfigError, ConnectError, RowferryError
+from .errors import AlreadyRunning, ConfigError, ConnectError, MigrationChanged, RowferryError
 from .urls import mask_secrets
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ Exit statuses:
   {defaults.EXIT_DONE}  done: every qualifying row is migrated
   {defaults.EXIT_FAILED}  failed: a statement or the transform failed (see the message and
      'rowferry status'); fix the cause and run again, it resumes
-  {defaults.EXIT_CONFIG}  refused: bad arguments, migration file, URL or schema, or an unknown
-     migration; nothing was written
+  {defaults.EXIT_CONFIG}  refused: bad arguments, migration file, URL or schema, an unknown
+     migration, or one changed since its progress was saved; nothing was written
   {defaults.EXIT_STOPPED}  stopped by the time budget, a chunk limit or a signal: run again
   {defaults.EXIT_ALREADY_RUNNING}  another run holds the migration's lease: try again later
   {defaults.EXIT_MISMATCH}  verify: the target does not match the source (missing, duplicate or
@@ -78,7 +78,7 @@ class Stopped(Failure):
 
 def failure(error: RowferryError) -> Failure:
     """The CLI error, with the exit status of the library error's kind."""
-    if isinstance(error, ConfigError | ConnectError):
+    if isinstance(error, ConfigError | ConnectError | MigrationChanged):
         return Refused(str(error))
     if isinstance(error, AlreadyRunning):
         return Busy(str(error))

@@ -9,7 +9,9 @@
     ├── CursorError            a cursor that cannot round-trip through JSON or did not advance
     ├── StateError             the state row is not what this run expected
     │   ├── CheckpointConflict the compare-and-set on the state row touched 0 rows
-    │   └── AlreadyRunning     another run holds a live lease on the migration
+    │   ├── AlreadyRunning     another run holds a live lease on the migration
+    │   └── MigrationChanged   the migration is not the one its saved progress belongs to
+    │                          (refused before any write)
     └── MigrationFailed        a statement failed while moving rows (wraps the driver error)
         ├── TransientError     the same, but retrying may succeed (deadlock, lost connection ...)
         └── RowRejected        the target cannot take a row's values, found on the client side
@@ -53,6 +55,11 @@ class StateError(RowferryError):
 
 class CheckpointConflict(StateError):
     """The checkpoint's compare-and-set matched no row: another run took over, or a reset."""
+
+
+class MigrationChanged(StateError):
+    """The migration's source table, key, filter or target changed since its progress was
+    saved: refused before any write (rename it, or reset it)."""
 
 
 class AlreadyRunning(StateError):

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from .errors import AlreadyRunning, CheckpointConflict, StateError
+from .errors import AlreadyRunning, CheckpointConflict, MigrationChanged
 from .identity import Identity
 from .own_tables import STATE_TABLE as STATE_TABLE  # re-exported, with the table and clock
 from .own_tables import metadata
@@ -188,7 +188,7 @@ def begin_trip(
     rowferry's tables first if they are missing or lack a column (:func:`ensure_table`).
 
     A migration whose ``identity`` differs from its row's is refused with a
-    :class:`StateError` before any write. A migration that is done is returned as it is,
+    :class:`MigrationChanged` before any write. A migration that is done is returned as it is,
     without a lease. Statements, in the usual cases: a migration seen before, its row read and
     locked (with the tables' probe in the same statement), then one compare-and-set; a new
     one, the same read, then one INSERT of its row already leased.
@@ -309,7 +309,7 @@ def _check_startable(current: MigrationState, identity: Identity, owner: str) ->
     _check_identity(current, identity)
     key_columns = ",".join(identity.key_names)
     if current.key_columns != key_columns:
-        raise StateError(
+        raise MigrationChanged(
             f"migration {current.name!r} was started with key ({current.key_columns}) but now "
             f"uses ({key_columns}); its cursor does not fit. Run 'rowferry reset {current.name}' "
             "to start over"
@@ -335,7 +335,7 @@ def _check_identity(current: MigrationState, identity: Identity) -> None:
     changes = identity.changes_since(current.identity)
     if changes:
         name, where = current.name, f"{current.display_status}, rows read: {current.rows_read:,}"
-        raise StateError(
+        raise MigrationChanged(
             f"migration {name!r} ({where}) is not the migration its saved progress belongs "
             f"to: {'; '.join(changes)}. Nothing was written. Give the migration a new name to "
             f"run it as a new one, or run 'rowferry reset {name}' to forget its progress and "
