@@ -246,6 +246,22 @@ def test_instants_arrive_as_their_utc_time_whatever_the_session_zone(
     assert sorted(got) == [dt.datetime(2024, 1, 1, 0, 0, 0, 1), dt.datetime(2024, 7, 1, 7, 30)]
 
 
+def _snapshots_both_ways(url: str, chunk_size: int | None = None) -> list[dict[str, Any]]:
+    """``src`` snapshotted into ``python`` (the Python path) and ``pushed`` (pushdown); the
+    documents, equal both ways (asserted), ordered by id."""
+    shape = rowferry.Snapshot(columns={"id": "id"}, document="doc")
+    found = {}
+    for target, pushdown in (("python", False), ("pushed", True)):
+        migration = Migration(
+            target, source="src", target=target, transform=shape, pushdown=pushdown
+        )
+        assert rowferry.run(migration, url, chunk_size=chunk_size or "auto").done
+        rows = _raw(url, f"SELECT doc FROM {target} ORDER BY id")
+        found[target] = [rowferry.documents.loads(d) for (d,) in rows]
+    assert found["pushed"] == found["python"]
+    return found["python"]
+
+
 SQLITE_DECIMALS = [
     (1, "12"),  # stored as the integer 12
     (2, "0.1"),
@@ -271,19 +287,7 @@ def test_sqlite_decimals_in_a_pushed_down_snapshot_are_those_of_the_python_path(
         "CREATE TABLE python (id INTEGER NOT NULL PRIMARY KEY, doc TEXT)",
         "CREATE TABLE pushed (id INTEGER NOT NULL PRIMARY KEY, doc TEXT)",
     )
-    shape = rowferry.Snapshot(columns={"id": "id"}, document="doc")
-    for target, pushdown in (("python", False), ("pushed", True)):
-        migration = Migration(
-            target, source="src", target=target, transform=shape, pushdown=pushdown
-        )
-        assert rowferry.run(migration, url, chunk_size=3).done
-    python = [
-        rowferry.documents.loads(d) for (d,) in _raw(url, "SELECT doc FROM python ORDER BY id")
-    ]
-    pushed = [
-        rowferry.documents.loads(d) for (d,) in _raw(url, "SELECT doc FROM pushed ORDER BY id")
-    ]
-    assert pushed == python
+    python = _snapshots_both_ways(url, chunk_size=3)
     assert [str(d["m"]) for d in python] == [
         "12.00",
         "0.10",
@@ -305,20 +309,13 @@ def test_mariadb_durations_past_a_day_in_a_snapshot(make_db) -> None:  # type: i
         "CREATE TABLE python (id INT PRIMARY KEY, doc JSON)",
         "CREATE TABLE pushed (id INT PRIMARY KEY, doc JSON)",
     )
-    shape = rowferry.Snapshot(columns={"id": "id"}, document="doc")
-    for target, pushdown in (("python", False), ("pushed", True)):
-        migration = Migration(
-            target, source="src", target=target, transform=shape, pushdown=pushdown
-        )
-        assert rowferry.run(migration, url).done
-    for target in ("python", "pushed"):
-        docs = [rowferry.documents.loads(d) for (d,) in _raw(url, f"SELECT doc FROM {target}")]
-        assert sorted((d["id"], d["t"]) for d in docs) == [
-            (1, "-838:59:59.000000"),
-            (2, "25:00:00.500000"),
-            (3, "01:02:03.000000"),
-            (4, None),
-        ]
+    docs = _snapshots_both_ways(url)
+    assert [(d["id"], d["t"]) for d in docs] == [
+        (1, "-838:59:59.000000"),
+        (2, "25:00:00.500000"),
+        (3, "01:02:03.000000"),
+        (4, None),
+    ]
 
 
 @pytest.mark.parametrize("chunk_size", [100, 2])
@@ -388,18 +385,8 @@ def test_bare_json_numbers_sqlite_holds_as_doubles_keep_every_digit(make_db) -> 
         (3, "[1.5]"),
         (4, "7"),
     ]
-    shape = rowferry.Snapshot(columns={"id": "id"}, document="doc")
-    for target, pushdown in (("python", False), ("pushed", True)):
-        migration = Migration(
-            target, source="src", target=target, transform=shape, pushdown=pushdown
-        )
-        assert rowferry.run(migration, lite).done
-    docs = {
-        t: [rowferry.documents.loads(d) for (d,) in _raw(lite, f"SELECT doc FROM {t} ORDER BY id")]
-        for t in ("python", "pushed")
-    }
-    assert docs["pushed"] == docs["python"]
-    assert str(docs["python"][0]["j"]) == "0.30000000000000004"
+    docs = _snapshots_both_ways(lite)
+    assert str(docs[0]["j"]) == "0.30000000000000004"
 
     _execute(
         pg, "DELETE FROM dst", "INSERT INTO dst VALUES (5, '12345678901234567890123'), (6, '2.5')"
