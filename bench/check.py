@@ -1,9 +1,9 @@
 """Correctness of a result: the target's snapshots against the reference snapshots.
 
-Documents are compared as ``tests.reference.normalise`` makes them (parsed JSON, decimals as their
+Documents are compared as ``harness.reference.normalise`` makes them (parsed JSON, decimals as their
 exact text), through a digest of each (SHA-1 of the sorted-key JSON of the normalised document),
 so that the expected side of a large workload fits in memory. Up to ``WHOLE_UP_TO`` orders both
-sides come from ``tests.reference`` itself (``expected_snapshots``, ``snapshots``, which hold
+sides come from ``harness.reference`` itself (``expected_snapshots``, ``snapshots``, which hold
 whole tables in memory); above, the same documents are built and read range by range of order
 ids (checked equal to the reference's at 20,000 orders on the three databases), so that
 1,000,000 orders do not need gigabytes.
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from tests import reference
 
+from harness import reference
 from rowferry import documents
 from rowferry.demo import workload
 

@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from tests import reference
-from tests.conftest import create_database, drop_database
 
 from bench import check
 from bench.approaches import APPROACHES, CAPPED, LATENCY_MS
@@ -45,6 +43,8 @@ from bench.compare_result import Result
 from bench.latency import ThreadProxy
 from bench.reset import start_over
 from bench.settle import settle
+from harness import reference
+from harness.databases import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = Path(__file__).with_name("compare-report.md")

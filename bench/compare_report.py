@@ -181,7 +181,7 @@ METHOD = [
     "",
     "- Each approach runs in a process of its own (`python -m bench.compare_one APPROACH URL`) "
     "on the same freshly built data; the target and rowferry's state are emptied in between "
-    "(`tests.reference.start_over`), and then the server is left to finish its background "
+    "(`harness.reference.start_over`), and then the server is left to finish its background "
     "work before the clock starts (bench/settle.py: on MariaDB until InnoDB's history list is "
     "under 1,000 and at most 1 % of its buffer pool is dirty; on PostgreSQL a VACUUM of the "
     "target and a CHECKPOINT).",
@@ -200,7 +200,7 @@ METHOD = [
     "does not see (the COPY of each chunk on PostgreSQL, the multi-row INSERTs on MySQL); counted "
     "by wrapping the driver's cursor.",
     "- correct: every finished order has exactly one snapshot and each equals the reference "
-    "document (`tests.reference.expected_snapshots` against `tests.reference.snapshots` up "
+    "document (`harness.reference.expected_snapshots` against `harness.reference.snapshots` up "
     "to 100,000 orders, the same documents range by range above: bench/check.py), compared "
     "as parsed JSON with exact decimals. A capped naive run is checked on the "
     "snapshots it wrote.",

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from tests import reference
-from tests.conftest import create_database, drop_database
 
+from harness import reference
+from harness.databases import create_database, drop_database
 from rowferry import state
 from rowferry.demo import order_history
 from rowferry.latency_proxy import LatencyProxy

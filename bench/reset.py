@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests import reference
-
+from harness import reference
 from rowferry.demo import order_history
 
 

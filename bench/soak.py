@@ -1,4 +1,4 @@
-"""The fault-injection soak: the harness of ``tests/faults.py`` at a larger scale.
+"""The fault-injection soak: the harness of ``harness/faults.py`` at a larger scale.
 
     python -m bench.soak [--kills 2000] [--concurrency 2,4,8] [--orders 3000]
                          [--servers mariadb,postgresql] [--chunk-size 10] [--stalls 4]
@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from tests import faults, reference
+
+from harness import faults, reference
 
 SERVER_URLS = {
     "mariadb": os.environ.get(

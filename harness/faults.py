@@ -1,7 +1,7 @@
 """Fault injection shared by ``tests/test_faults.py`` and the soak (``python -m bench.soak``).
 
 Three faults, each against a real database that holds the reference workload
-(:mod:`tests.reference`) and the order-history migration:
+(:mod:`harness.reference`) and the order-history migration:
 
 - :func:`kill_and_resume`: trips are killed with SIGKILL at random instants spread over the
   duration of one whole run (measured again every so often, as the machine's load changes);
@@ -44,11 +44,11 @@ from typing import IO, Any, NoReturn
 import sqlalchemy as sa
 
 import rowferry
+from harness import reference
 from rowferry import defaults, state
 from rowferry.demo import order_history
 from rowferry.spec import Migration, Related, Row
 from rowferry.stops import Progress
-from tests import reference
 
 MIGRATION = order_history.migration
 KILLED = -signal.SIGKILL

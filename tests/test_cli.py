@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+from harness import reference
 from rowferry import defaults, state
 from rowferry.cli import main
 from rowferry.demo import order_history
-from tests import reference
 
 MIGRATION_FILE = order_history.__file__
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 import rowferry
+from harness import reference
 from rowferry import defaults
 from rowferry.demo.order_history import migration
 from rowferry.errors import SchemaError
-from tests import reference
 
 
 @pytest.fixture

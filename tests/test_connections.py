@@ -54,7 +54,7 @@ def test_tls_is_not_negotiated_over_loopback_unless_asked_for(
 
 
 def test_a_loopback_connection_to_mariadb_works_without_tls() -> None:
-    from .conftest import MYSQL_URL
+    from harness.databases import MYSQL_URL
 
     engine = connections.create_engine(MYSQL_URL)
     with engine.connect() as conn:

@@ -7,9 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 
 import rowferry
+from harness import reference
 from rowferry import Budget, schema, state
 from rowferry.demo.order_history import migration
-from tests import reference
 
 
 def _state(url: str) -> state.MigrationState:

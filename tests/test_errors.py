@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 import rowferry
+from harness import reference
 from rowferry import BelongsTo, HasMany, Migration, Target, state
 from rowferry.demo.order_history import migration as reference_migration
 from rowferry.demo.order_history import snapshot
-from tests import reference
 
 
 def _nothing_written(url: str) -> None:

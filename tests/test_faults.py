@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 import rowferry
-from tests import faults, reference
+from harness import faults, reference
 
 SERVERS = ["mariadb", "postgresql"]
 ORDERS = 200  # 120 of them qualify: 12 chunks

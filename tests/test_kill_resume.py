@@ -16,9 +16,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 import rowferry
+from harness import reference
 from rowferry import failpoints, state
 from rowferry.demo import order_history
-from tests import reference
 
 MIGRATION_FILE = order_history.__file__
 CHUNK = "40"

@@ -26,13 +26,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from harness import reference
+from harness.databases import create_database, drop_database
 from rowferry import state
 from rowferry.cli import main
 from rowferry.demo import order_history
 from rowferry.latency_proxy import LatencyProxy
 from rowferry.simulate import Invocation, Limits, Simulation, simulate
-from tests import reference
-from tests.conftest import create_database, drop_database
 
 ORDERS = 48_000
 MIGRATION = "rowferry.demo.order_history:migration"

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 import rowferry
+from harness import reference
 from rowferry import state
 from rowferry.demo.order_history import migration
-from tests import reference
 
 
 def _set_lease(url: str, owner: str, until: dt.datetime) -> None:

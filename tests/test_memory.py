@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import rowferry
+from harness import reference
 from rowferry.demo.order_history import migration
-from tests import reference
 
 
 def _peak_bytes(url: str) -> int:

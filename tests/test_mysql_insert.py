@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 import rowferry
+from harness.databases import create_database, drop_database
 from rowferry import Migration, mysql_insert, quarantine
 from rowferry.dialects import MySQLDialect
 
-from .conftest import create_database, drop_database, require_driver
+from .conftest import require_driver
 
 NASTY = [
     "",

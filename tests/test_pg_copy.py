@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 import rowferry
+from harness.databases import create_database, drop_database
 from rowferry import Migration, Target, documents, pg_copy, quarantine
 
-from .conftest import create_database, drop_database
 from .test_keys_and_values import _copy
 
 UTC = dt.UTC

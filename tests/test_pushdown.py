@@ -14,6 +14,7 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine.interfaces import CacheStats
 
 import rowferry
+from harness import reference
 from rowferry import (
     BelongsTo,
     ConfigError,
@@ -28,7 +29,6 @@ from rowferry import (
 from rowferry.demo import order_history
 from rowferry.plan import plan
 from rowferry.pushdown import reads_without_locks
-from tests import reference
 
 DATETIME6 = (
     sa.DateTime()

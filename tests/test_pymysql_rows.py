@@ -16,10 +16,9 @@ import pytest
 import sqlalchemy as sa
 from pymysql.connections import MySQLResult
 
+from harness.databases import create_database, drop_database
 from rowferry import connections, pymysql_rows
 from rowferry.mysql_decoders import conversions
-
-from .conftest import create_database, drop_database
 
 TABLE = """CREATE TABLE t (
     id INT PRIMARY KEY,

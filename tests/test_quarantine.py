@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 import rowferry
+from harness import reference
 from rowferry import Budget, quarantine, state
 from rowferry.cli import main
 from rowferry.demo import order_history, workload
 from rowferry.requeue import retry_quarantined
-from tests import reference
 
 BROKEN: set[int] = set()
 

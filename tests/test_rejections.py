@@ -22,9 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 import rowferry
+from harness.databases import create_database, drop_database
 from rowferry import Migration, Target, mysql_insert
 
-from .conftest import create_database, drop_database, require_driver
+from .conftest import require_driver
 
 BAD = 3
 IDS = [1, 2, 3, 4, 5, 6]

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 import rowferry
+from harness import reference
 from rowferry.demo import order_history
-from tests import reference
 
 SERVERS = ["mariadb", "postgresql"]
 

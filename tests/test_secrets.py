@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 import rowferry
+from harness import reference
 from rowferry.cli import main
 from rowferry.demo import order_history
-from tests import reference
 
 PASSWORD = "s3cr3t-Pw-" + uuid.uuid4().hex[:6]
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 import rowferry
+from harness import reference
 from rowferry import Budget, cursor, quarantine, state
 from rowferry.demo import order_history
 from rowferry.requeue import retry_quarantined
-from tests import reference
 
 BROKEN: set[int] = set()
 

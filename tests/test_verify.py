@@ -14,13 +14,13 @@ from click.testing import CliRunner
 from sqlalchemy.dialects import mysql, postgresql
 
 import rowferry
+from harness import reference
 from rowferry import ConfigError, Migration, Target, documents, quarantine, state
 from rowferry.cli import main
 from rowferry.cli_verify import EXIT_MISMATCH, detail_lines, report_lines
 from rowferry.demo import order_history
 from rowferry.demo.order_history import migration
 from rowferry.verify import VerifyReport, verify
-from tests import reference
 
 DATETIME6 = (
     sa.DateTime()
