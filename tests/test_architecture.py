@@ -1,0 +1,215 @@
+"""The import structure of ``src/rowferry`` and ``bench/``, read from the source with ``ast``.
+
+Nothing here imports the modules it checks. Three rules:
+
+- No import cycle among the modules of one tree. Only imports that run when a module is imported
+  count: those at module level (also inside a module-level ``if``, ``try`` or class body). Imports
+  inside functions run later, and imports under ``if TYPE_CHECKING:`` never run, so neither can
+  make a cycle and neither counts here.
+- No module imports another module's private (leading-underscore) name, neither as
+  ``from rowferry.x import _name`` nor as ``x._name`` on an imported module. Anywhere in the
+  module, functions included.
+- Neither the package nor the benchmarks import ``tests``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TREES = {"rowferry": ROOT / "src" / "rowferry", "bench": ROOT / "bench"}
+
+
+@dataclass
+class Module:
+    name: str
+    path: Path
+    is_package: bool
+    tree: ast.Module
+    #: Modules imported when this module is imported (module level, outside TYPE_CHECKING).
+    eager: set[str] = field(default_factory=set)
+    #: Every module named by an import statement anywhere in this module.
+    imported: set[str] = field(default_factory=set)
+
+
+def _modules() -> dict[str, Module]:
+    modules: dict[str, Module] = {}
+    for top, folder in TREES.items():
+        for path in sorted(folder.rglob("*.py")):
+            parts = [top, *path.relative_to(folder).with_suffix("").parts]
+            is_package = parts[-1] == "__init__"
+            name = ".".join(parts[:-1] if is_package else parts)
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            modules[name] = Module(name, path, is_package, tree)
+    return modules
+
+
+MODULES = _modules()
+
+
+def _base(module: Module, node: ast.ImportFrom) -> str:
+    """The absolute name of the module a ``from ... import`` statement imports from."""
+    if not node.level:
+        return node.module or ""
+    package = module.name.split(".")
+    if not module.is_package:
+        package = package[:-1]
+    package = package[: len(package) - (node.level - 1)]
+    return ".".join(package + ([node.module] if node.module else []))
+
+
+def _targets(module: Module, node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:
+    """(module imported, name imported from it or "") for each name in an import statement."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            yield alias.name, ""
+        return
+    base = _base(module, node)
+    for alias in node.names:
+        submodule = f"{base}.{alias.name}"
+        if submodule in MODULES:
+            yield submodule, ""
+        else:
+            yield base, alias.name
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _eager_imports(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements that run when a module with this body is imported."""
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                yield from _eager_imports(node.body)
+            yield from _eager_imports(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody):
+                yield from _eager_imports(block)
+            for handler in node.handlers:
+                yield from _eager_imports(handler.body)
+        elif isinstance(node, ast.With | ast.ClassDef):
+            yield from _eager_imports(node.body)
+
+
+def _known(name: str) -> str | None:
+    """The checked module ``name`` refers to (itself, or the nearest enclosing package)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _read_imports(module: Module) -> None:
+    for statement in _eager_imports(module.tree.body):
+        for target, _ in _targets(module, statement):
+            found = _known(target)
+            if found and found != module.name:
+                module.eager.add(found)
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            module.imported.update(target for target, _ in _targets(module, node))
+
+
+for _module in MODULES.values():
+    _read_imports(_module)
+
+
+def _cycles() -> list[list[str]]:
+    """Each strongly connected group of more than one module (Tarjan), as a sorted list."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        on_stack.add(name)
+        for other in sorted(MODULES[name].eager):
+            if other not in index:
+                visit(other)
+                low[name] = min(low[name], low[other])
+            elif other in on_stack:
+                low[name] = min(low[name], index[other])
+        if low[name] == index[name]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == name:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for name in sorted(MODULES):
+        if name not in index:
+            visit(name)
+    return groups
+
+
+def _private_uses(module: Module) -> Iterator[str]:
+    """``module.name: other._name`` for each private name of another checked module it uses."""
+    aliases: dict[str, str] = {}  # local name -> checked module it is bound to
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                bound = alias.name if alias.asname else alias.name.partition(".")[0]
+                if bound in MODULES:
+                    aliases[alias.asname or bound] = bound
+        elif isinstance(node, ast.ImportFrom):
+            for alias, (target, name) in zip(node.names, _targets(module, node), strict=True):
+                if not name:
+                    if target in MODULES:
+                        aliases[alias.asname or alias.name] = target
+                elif _private(name) and _known(target) and target != module.name:
+                    yield f"{module.name}: from {target} import {name}"
+    for node in ast.walk(module.tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and aliases[node.value.id] != module.name
+            and _private(node.attr)
+        ):
+            yield f"{module.name}: {aliases[node.value.id]}.{node.attr}"
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def test_no_import_cycles() -> None:
+    cycles = [" <-> ".join(group) for group in _cycles()]
+    assert not cycles, "modules that import each other at import time:\n" + "\n".join(cycles)
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    offenders = sorted({use for module in MODULES.values() for use in _private_uses(module)})
+    assert not offenders, "private names used across modules:\n" + "\n".join(offenders)
+
+
+def test_package_and_benchmarks_do_not_import_tests() -> None:
+    offenders = sorted(
+        f"{module.name} imports {target}"
+        for module in MODULES.values()
+        for target in module.imported
+        if target == "tests" or target.startswith("tests.")
+    )
+    assert not offenders, "imports of tests/ outside tests/:\n" + "\n".join(offenders)
+
+
+def test_the_checks_see_the_package() -> None:
+    """A guard against checking nothing: the trees are found and their imports read."""
+    assert "rowferry.engine" in MODULES
+    assert "bench.soak" in MODULES
+    assert "rowferry.errors" in MODULES["rowferry.trip"].eager
