@@ -1,4 +1,4 @@
-"""The import structure of ``src/rowferry`` and ``bench/``, read from the source with ``ast``.
+"""The import structure of ``src/rowferry``, ``harness/`` and ``bench/``, read with ``ast``.
 
 Nothing here imports the modules it checks. Three rules:
 
@@ -9,7 +9,7 @@ Nothing here imports the modules it checks. Three rules:
 - No module imports another module's private (leading-underscore) name, neither as
   ``from rowferry.x import _name`` nor as ``x._name`` on an imported module. Anywhere in the
   module, functions included.
-- Neither the package nor the benchmarks import ``tests``.
+- Neither the package, nor the harness, nor the benchmarks import ``tests``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TREES = {"rowferry": ROOT / "src" / "rowferry", "bench": ROOT / "bench"}
+TREES = {
+    "rowferry": ROOT / "src" / "rowferry",
+    "harness": ROOT / "harness",
+    "bench": ROOT / "bench",
+}
 
 
 @dataclass
@@ -198,7 +202,7 @@ def test_no_module_imports_another_modules_private_names() -> None:
     assert not offenders, "private names used across modules:\n" + "\n".join(offenders)
 
 
-def test_package_and_benchmarks_do_not_import_tests() -> None:
+def test_package_harness_and_benchmarks_do_not_import_tests() -> None:
     offenders = sorted(
         f"{module.name} imports {target}"
         for module in MODULES.values()
@@ -212,4 +216,5 @@ def test_the_checks_see_the_package() -> None:
     """A guard against checking nothing: the trees are found and their imports read."""
     assert "rowferry.engine" in MODULES
     assert "bench.soak" in MODULES
+    assert "harness.faults" in MODULES["bench.soak"].eager
     assert "rowferry.errors" in MODULES["rowferry.trip"].eager
