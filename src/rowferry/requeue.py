@@ -18,6 +18,7 @@ from .chunks import ChunkProcessor
 from .connections import Bind, connect_both
 from .cursor import Key
 from .dialects import dialect_for
+from .driver_errors import DriverErrors
 from .errors import AlreadyRunning
 from .spec import Migration
 from .writing import Writer
@@ -52,10 +53,7 @@ def _processor(migration: Migration, src: sa.Connection, dst: sa.Connection) -> 
     source = schema.resolve_source(src, migration)
     target = schema.resolve_target(dst, migration, [c.name for c in source.key])
     dialects = (dialect_for(src), dialect_for(dst))
-
-    def is_transient(exc: object) -> bool:
-        return isinstance(exc, sa.exc.DBAPIError) and any(d.is_transient(exc) for d in dialects)
-
+    is_transient = DriverErrors(*dialects).is_transient
     bound, reader = reading.for_migration(migration, source, dialects[0])
     return ChunkProcessor(bound, src, dst, reader, Writer(target, dialects[1]), is_transient)
 

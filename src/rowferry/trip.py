@@ -13,20 +13,20 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 import tenacity
 
 from . import collector, cursor, defaults, fidelity, identity, pushdown, reading, schema, state
 from .chunks import ChunkProcessor, Outcome
-from .connections import describe, mask_secrets
+from .connections import describe
 from .dialects import dialect_for
+from .driver_errors import DriverErrors
 from .errors import (
     CheckpointConflict,
     ConfigError,
     MigrationFailed,
-    RowferryError,
     TransientError,
 )
 from .prefetch import Prefetcher
@@ -57,10 +57,11 @@ class Trip:
         self.source, self.target = schema.resolve(src, dst, migration)
         schema.check_copy_columns(self.source, self.target, migration)
         self.dialects = (dialect_for(src), dialect_for(dst))
+        self.errors = DriverErrors(*self.dialects)
         fidelity.check(migration, self.source.table, self.target.table, self.dialects[1])
         bound, reader = reading.for_migration(migration, self.source, self.dialects[0])
         self.processor = ChunkProcessor(
-            bound, src, dst, reader, Writer(self.target, self.dialects[1]), self.is_transient
+            bound, src, dst, reader, Writer(self.target, self.dialects[1]), self.errors.is_transient
         )
         pushdown.check_shape(migration, self.source, self.target)
         self.chunks: ChunkProcessor | pushdown.PushdownProcessor = self._chunks()
@@ -80,16 +81,11 @@ class Trip:
                 )
             statements = pushdown.ChunkStatements(self.migration, self.source, self.target, dialect)
             return pushdown.PushdownProcessor(
-                statements, self.dst, self.processor, self.is_transient
+                statements, self.dst, self.processor, self.errors.is_transient
             )
         if self.dialects[0].name != "sqlite":  # SQLite: one file, one reader is enough
             self.processor.prefetch = Prefetcher(self.processor.reader, self.src.engine)
         return self.processor
-
-    def is_transient(self, exc: Any) -> bool:
-        return isinstance(exc, sa.exc.DBAPIError) and any(
-            d.is_transient(exc) for d in self.dialects
-        )
 
     def execute(
         self,
@@ -216,7 +212,7 @@ class Trip:
         try:
             return self._begin()
         except sa.exc.DBAPIError as exc:
-            self._broken = self.is_transient(exc)
+            self._broken = self.errors.is_transient(exc)
             raise self._as_error(exc) from exc
 
     def _retrying(self, progress: Progress) -> tenacity.Retrying:
@@ -269,7 +265,7 @@ class Trip:
                 self.current, self.after, limit, timer, self._lease_until()
             )
         except sa.exc.DBAPIError as exc:
-            if not self.is_transient(exc):
+            if not self.errors.is_transient(exc):
                 raise
             self._broken = True
             raise self._as_error(exc) from exc
@@ -359,12 +355,4 @@ class Trip:
         return error
 
     def _as_error(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, RowferryError) or not isinstance(exc, Exception):
-            return exc
-        if isinstance(exc, sa.exc.DBAPIError):
-            reason = mask_secrets(str(exc.orig)).strip()
-            cls = TransientError if self.is_transient(exc) else MigrationFailed
-            return cls(f"migration {self.migration.name!r}: a statement failed: {reason}")
-        return MigrationFailed(
-            f"migration {self.migration.name!r}: {type(exc).__name__}: {mask_secrets(str(exc))}"
-        )
+        return self.errors.as_error(exc, f"migration {self.migration.name!r}")

@@ -26,9 +26,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import collector, cursor, defaults, quarantine, reading, schema, transforming
-from .connections import Bind, connect_both, describe, mask_secrets
+from .connections import Bind, connect_both, describe
 from .dialects import dialect_for
-from .errors import ConfigError, MigrationFailed, TransientError
+from .driver_errors import DriverErrors
+from .errors import ConfigError
 from .reading import chunk_select, readable
 from .spec import Migration, Row
 from .verify_report import RowMismatch, VerifyReport
@@ -72,12 +73,8 @@ def verify(
         try:
             return _Verifier(migration, src, dst, range_size, (sample, all_rows)).run()
         except sa.exc.DBAPIError as exc:
-            transient = dialect_for(src).is_transient(exc) or dialect_for(dst).is_transient(exc)
-            cls = TransientError if transient else MigrationFailed
-            reason = mask_secrets(str(exc.orig)).strip()
-            raise cls(
-                f"verify of migration {migration.name!r}: a statement failed: {reason}"
-            ) from exc
+            errors = DriverErrors(dialect_for(src), dialect_for(dst))
+            raise errors.as_error(exc, f"verify of migration {migration.name!r}") from exc
 
 
 class _Verifier:
