@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 import rowferry
 from bench import limit_sql
-from rowferry import collector, documents
+from rowferry import documents, gc_tuning
 from rowferry.demo import order_history, workload
 
 Approach = Callable[[sa.Engine, float | None], bool]
@@ -137,11 +137,11 @@ def handmade(
 
 
 def handmade_gc(engine: sa.Engine, cap: float | None) -> bool:
-    """handmade under rowferry's garbage-collector setting (:mod:`rowferry.collector`: the
+    """handmade under rowferry's garbage-collector setting (:mod:`rowferry.gc_tuning`: the
     higher threshold, and its collection after each chunk): how much of rowferry's lead over
     handmade that setting alone would give a script."""
-    with collector.fewer_collections():
-        return handmade(engine, cap, collector.after_chunk)
+    with gc_tuning.fewer_collections():
+        return handmade(engine, cap, gc_tuning.after_chunk)
 
 
 def _in(conn: sa.Connection, table: str, column: str, keys: Any) -> list[Row]:

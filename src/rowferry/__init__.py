@@ -14,7 +14,8 @@ import logging as _logging
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from .engine import Budget, ChunkDone, RunResult, run
+    from .budget import Budget
+    from .engine import ChunkDone, RunResult, run
     from .errors import (
         AlreadyRunning,
         CheckpointConflict,
@@ -29,7 +30,7 @@ if _typing.TYPE_CHECKING:
         StateError,
         TransientError,
     )
-    from .loader import load
+    from .migration_file import load
     from .shapes import Copy, Snapshot
     from .spec import BelongsTo, HasMany, Migration, Target
 
@@ -40,7 +41,7 @@ _HOMES = {
     "AlreadyRunning": "errors",
     "MigrationChanged": "errors",
     "BelongsTo": "spec",
-    "Budget": "engine",
+    "Budget": "budget",
     "CheckpointConflict": "errors",
     "ChunkDone": "engine",
     "ConfigError": "errors",
@@ -58,7 +59,7 @@ _HOMES = {
     "StateError": "errors",
     "Target": "spec",
     "TransientError": "errors",
-    "load": "loader",
+    "load": "migration_file",
     "run": "engine",
 }
 

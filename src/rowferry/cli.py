@@ -105,7 +105,7 @@ def run_command(
     chunk is rolled back); either way it exits with 3.
     """
     from .engine import Budget, run
-    from .loader import load
+    from .migration_file import load
     from .stops import SignalStop
 
     migration = _with_pushdown(load(migration_file, name), pushdown)
@@ -231,7 +231,7 @@ def plan(
 
     Writes nothing. Warns when a chunk query would scan a whole table.
     """
-    from .loader import load
+    from .migration_file import load
     from .plan import plan as make_plan
 
     migration = _with_pushdown(load(migration_file, name), pushdown)

@@ -74,7 +74,7 @@ def package(
 
     Set ROWFERRY_MIGRATION to the module name it prints (the SAM template does).
     """
-    from .loader import load
+    from .migration_file import load
     from .packaging import MAX_UNZIPPED_MB, MAX_ZIP_MB, build
 
     if migration_file is not None and migration_file.is_file():
@@ -177,7 +177,7 @@ def simulate(
     was killed), 2 when refused before the first invocation: a --timeout that leaves the trip
     less than 1 s after --safety-margin, or the 'aws' extra not installed.
     """
-    from .loader import load
+    from .migration_file import load
     from .simulate import Limits, render, summary
     from .simulate import simulate as run_simulation
 

@@ -84,7 +84,7 @@ def quarantine_command(
 def _retry(
     name: str, target: str | None, retry_file: str, source: str | None, as_json: bool
 ) -> None:
-    from .loader import load
+    from .migration_file import load
     from .requeue import retry_quarantined
 
     if source is None:

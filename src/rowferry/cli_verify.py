@@ -69,7 +69,7 @@ def verify(
     transform migration it re-runs the transform on a sample (or --all) and compares with the
     stored rows. Writes nothing. Exits with 5 when anything differs.
     """
-    from .loader import load
+    from .migration_file import load
     from .verify import verify as verify_migration
 
     if sample is not None and all_rows:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from . import collector, sizing
+from . import gc_tuning, sizing
+from .budget import Budget
 from .connections import Bind, connect_both
-from .results import Budget, ChunkDone, RunResult
+from .results import ChunkDone, RunResult
 from .sizing import ChunkSize
 from .spec import Migration
 from .stops import StopCondition
@@ -43,6 +44,6 @@ def run(
     sizing.check(chunk_size)
     started = time.monotonic()
     budget = budget or Budget()
-    with collector.fewer_collections(), connect_both(source, target) as (src, dst):
+    with gc_tuning.fewer_collections(), connect_both(source, target) as (src, dst):
         trip = Trip(migration, src, dst, chunk_size, budget)
         return trip.execute([*budget.conditions(), *stop_when], started, on_chunk)

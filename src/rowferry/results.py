@@ -1,36 +1,9 @@
-"""What a trip may do (:class:`Budget`) and what it reports (:class:`ChunkDone`, `RunResult`)."""
+"""What a trip reports: after each chunk (:class:`ChunkDone`) and at its end (`RunResult`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
-
-from . import defaults
-from .stops import Deadline, MaxChunks, StopCondition
-
-
-@dataclass(frozen=True)
-class Budget:
-    """The limits of one trip.
-
-    ``seconds``: wall-clock budget (a chunk predicted to overrun it is not started);
-    ``max_chunks``: chunks per trip; ``max_bad_rows``: quarantined root rows per trip before the
-    trip fails; ``lease_grace``: the trip's lease lasts until its deadline plus this (without a
-    deadline: this + 110 s after each checkpoint), after which another run may take over.
-    """
-
-    seconds: float | None = None
-    max_chunks: int | None = None
-    max_bad_rows: int = defaults.MAX_BAD_ROWS
-    lease_grace: float = defaults.LEASE_GRACE_SECONDS
-
-    def conditions(self) -> list[StopCondition]:
-        found: list[StopCondition] = []
-        if self.seconds is not None:
-            found.append(Deadline(self.seconds))
-        if self.max_chunks is not None:
-            found.append(MaxChunks(self.max_chunks))
-        return found
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from typing import Literal
 import sqlalchemy as sa
 import tenacity
 
-from . import collector, cursor, defaults, fidelity, identity, pushdown, reading, schema, state
+from . import cursor, defaults, fidelity, gc_tuning, identity, pushdown, reading, schema, state
+from .budget import Budget
 from .chunks import ChunkProcessor, Outcome
 from .connections import describe
 from .dialects import dialect_for
@@ -30,7 +31,7 @@ from .errors import (
     TransientError,
 )
 from .prefetch import Prefetcher
-from .results import Budget, ChunkDone, RunResult
+from .results import ChunkDone, RunResult
 from .sizing import ChunkSize, ChunkSizer
 from .spec import Migration
 from .stops import ChunkTimer, Progress, StopCondition, first_reason
@@ -145,7 +146,7 @@ class Trip:
         timer = ChunkTimer(sizer.size, self.current.seconds_per_row)
         self.processor.next_limit = lambda: sizer.size
         self.after = cursor.decode(self.current.cursor_json)
-        collections = collector.AfterChunks()
+        collections = gc_tuning.AfterChunks()
         while True:
             limit = self._next_limit(sizer)
             if progress.chunks == 0:

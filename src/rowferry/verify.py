@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import collector, cursor, defaults, quarantine, reading, schema, transforming
+from . import cursor, defaults, gc_tuning, quarantine, reading, schema, transforming
 from .connections import Bind, connect_both, describe
 from .dialects import dialect_for
 from .driver_errors import DriverErrors
@@ -69,7 +69,7 @@ def verify(
         raise ValueError("range_size must be at least 1")
     if sample < 0:
         raise ValueError("sample cannot be negative")
-    with collector.fewer_collections(), connect_both(source, target) as (src, dst):
+    with gc_tuning.fewer_collections(), connect_both(source, target) as (src, dst):
         try:
             return _Verifier(migration, src, dst, range_size, (sample, all_rows)).run()
         except sa.exc.DBAPIError as exc:
@@ -126,7 +126,7 @@ class _Verifier:
         self.report.target_rows = self._count(self.dst, self.target.table, None)
         self.report.quarantined = len(self.quarantined)
         after: Key | None = None
-        collections = collector.AfterChunks()
+        collections = gc_tuning.AfterChunks()
         while True:
             rows = [dict(r._mapping) for r in self.src.execute(self._source_select(after))]
             self._release()

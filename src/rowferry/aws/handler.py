@@ -32,7 +32,7 @@ from .. import defaults, state
 from ..connections import connect, create_engine, mask_secrets, parse_url
 from ..engine import Budget, RunResult, run
 from ..errors import AlreadyRunning, ConfigError, RowferryError
-from ..loader import load
+from ..migration_file import load
 from ..spec import Migration
 from . import schedule, secrets, telemetry
 from .config import LambdaConfig, ScheduleRef
