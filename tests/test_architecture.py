@@ -2,7 +2,7 @@
 
 Nothing here imports the modules it checks. Three rules:
 
-- No import cycle among the modules of one tree. Only imports that run when a module is imported
+- No import cycle among the modules checked. Only imports that run when a module is imported
   count: those at module level (also inside a module-level ``if``, ``try`` or class body). Imports
   inside functions run later, and imports under ``if TYPE_CHECKING:`` never run, so neither can
   make a cycle and neither counts here.
