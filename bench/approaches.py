@@ -140,8 +140,9 @@ def handmade_gc(engine: sa.Engine, cap: float | None) -> bool:
     """handmade under rowferry's garbage-collector setting (:mod:`rowferry.gc_tuning`: the
     higher threshold, and its collection after each chunk): how much of rowferry's lead over
     handmade that setting alone would give a script."""
+    after = gc_tuning.AfterChunks()
     with gc_tuning.fewer_collections():
-        return handmade(engine, cap, gc_tuning.after_chunk)
+        return handmade(engine, cap, lambda chunks: after.collect())
 
 
 def _in(conn: sa.Connection, table: str, column: str, keys: Any) -> list[Row]:
