@@ -82,7 +82,12 @@ def test_a_postgresql_standby_whose_replay_is_paused_lags_by_the_age_of_its_last
 ) -> None:
     throttle = Throttle([ReplicaLag(_engine(postgres.standby_url), limit=0.5)])
     with postgres.connect(postgres.primary_port) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS t (id INT)")  # a transaction replayed
+        conn.execute("CREATE TABLE IF NOT EXISTS t (id INT)")
+    # a transaction replayed: the standby's lag is the age of the last one it replayed
+    seen = time.monotonic() + PATIENCE_SECONDS
+    while not postgres.on_standby("SELECT to_regclass('t') IS NOT NULL")[0][0]:
+        assert time.monotonic() < seen, "the standby did not replay CREATE TABLE"
+        time.sleep(0.1)
     _caught_up(throttle)
     postgres.stop_applying()
     try:
