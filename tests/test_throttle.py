@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from rowferry import ConfigError
+import rowferry
+from rowferry import Budget, ConfigError, defaults
 from rowferry.throttle import (
     Check,
     DutyCycle,
@@ -137,3 +138,46 @@ def test_a_duty_cycle_pauses_in_proportion_to_the_chunk() -> None:
     assert DutyCycle(0.25).pause_after(1.0) == 3.0
     with pytest.raises(ConfigError, match="above 0 and at most 1"):
         DutyCycle(0)
+
+
+def _copy_job(pair: MariaDBPair) -> None:
+    with pair.connect(pair.primary_port) as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS rowferry.src, rowferry.dst, rowferry.rowferry_state")
+        cur.execute("CREATE TABLE rowferry.src (id INT PRIMARY KEY, v VARCHAR(10))")
+        cur.execute("CREATE TABLE rowferry.dst (id INT PRIMARY KEY, v VARCHAR(10))")
+        cur.execute(
+            "INSERT INTO rowferry.src VALUES " + ", ".join(f"({i}, 'v{i}')" for i in range(30))
+        )
+
+
+def _copied(pair: MariaDBPair) -> int:
+    with pair.connect(pair.primary_port) as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM rowferry.dst")
+        return int(cur.fetchone()[0])
+
+
+def test_a_trip_waits_for_a_lagging_replica_and_stops_as_throttled_when_it_cannot_wait(
+    mariadb: MariaDBPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _copy_job(mariadb)
+    migration = rowferry.Migration("copy", source="src", target="dst")
+    throttle = Throttle([ReplicaLag(_engine(mariadb.replica_url), limit=1.0)])
+    _caught_up(throttle)
+    mariadb.stop_applying()
+    try:
+        result = rowferry.run(
+            migration, mariadb.primary_url, budget=Budget(seconds=2, throttle=throttle)
+        )
+        assert result.status == "stopped" and result.rows_written == 0
+        assert result.reason == "throttled: replica lag unknown (limit 1)"
+        monkeypatch.setattr(defaults, "THROTTLE_WAIT_SECONDS", 0.5)  # no time budget
+        result = rowferry.run(migration, mariadb.primary_url, budget=Budget(throttle=throttle))
+        assert result.reason.startswith("throttled: ") and _copied(mariadb) == 0
+        resumer = _resume_later(mariadb, 1.0)
+        budget = Budget(seconds=PATIENCE_SECONDS, throttle=throttle)
+        result = rowferry.run(migration, mariadb.primary_url, chunk_size=10, budget=budget)
+        resumer.join()
+    finally:
+        mariadb.resume_applying()
+    assert result.done and result.rows_written == 30 and _copied(mariadb) == 30
+    assert throttle.waited >= 1.0

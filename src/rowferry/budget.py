@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from . import defaults
 from .stops import Deadline, MaxChunks, StopCondition
+from .throttle import Throttle
 
 
 @dataclass(frozen=True)
@@ -15,13 +16,17 @@ class Budget:
     ``seconds``: wall-clock budget (a chunk predicted to overrun it is not started);
     ``max_chunks``: chunks per trip; ``max_bad_rows``: quarantined root rows per trip before the
     trip fails; ``lease_grace``: the trip's lease lasts until its deadline plus this (without a
-    deadline: this + 110 s after each checkpoint), after which another run may take over.
+    deadline: this + 110 s after each checkpoint), after which another run may take over;
+    ``throttle``: health gates read before each chunk (:mod:`rowferry.throttle`): while one is
+    over its limit the trip waits, and it stops (``throttled: ...``) when the wait would leave
+    no time for the chunk, or after :data:`defaults.THROTTLE_WAIT_SECONDS` without a deadline.
     """
 
     seconds: float | None = None
     max_chunks: int | None = None
     max_bad_rows: int = defaults.MAX_BAD_ROWS
     lease_grace: float = defaults.LEASE_GRACE_SECONDS
+    throttle: Throttle | None = None
 
     def conditions(self) -> list[StopCondition]:
         found: list[StopCondition] = []

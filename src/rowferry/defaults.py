@@ -73,6 +73,10 @@ ALL_BAD_ROWS = 10
 #: far below any server's packet limit: its key finds it in the source.
 QUARANTINE_ROW_CHARS = 256 * 1024
 
+#: Without a time budget, a trip waits at most this long for its throttle's gates to clear
+#: before it stops (status 3, run again): well inside the lease it renews at each checkpoint.
+THROTTLE_WAIT_SECONDS = 60.0
+
 #: A chunk that fails with a transient error (deadlock, lock wait timeout, lost connection) is
 #: rolled back and tried again this many times in all, after reconnecting, waiting 0.1 s,
 #: 0.2 s, 0.4 s ... (at most RETRY_MAX_WAIT_SECONDS, with jitter) in between.

@@ -153,7 +153,7 @@ class Trip:
                 limit = self._fit_first_chunk(limit, timer, progress)
             timer.chunk_size = limit
             progress.next_chunk_seconds = timer.predict()
-            reason = first_reason(conditions, progress)
+            reason = first_reason(conditions, progress) or self._throttled(progress)
             if reason is not None:
                 state.end_trip(self.dst, self.current, "stopped")
                 return self._result("stopped", reason, progress)
@@ -168,6 +168,20 @@ class Trip:
                 if self.current.status != "done":  # its checkpoint did not say so: no rows
                     state.end_trip(self.dst, self.current, "done")
                 return self._result("done", "all rows migrated", progress)
+
+    def _throttled(self, progress: Progress) -> str | None:
+        """Wait while a health gate is over its limit; why the trip stops, if it must."""
+        throttle = self.budget.throttle
+        if throttle is None:
+            return None
+        if self.budget.seconds is None:
+            deadline = time.monotonic() + defaults.THROTTLE_WAIT_SECONDS
+        else:
+            deadline = progress.started + self.budget.seconds - (progress.next_chunk_seconds or 0)
+        waited = throttle.wait(deadline)
+        if not waited.throttled:
+            return None
+        return f"throttled: {', '.join(map(str, waited.over))}"
 
     def _record(
         self,
