@@ -397,3 +397,24 @@ def test_bare_json_numbers_sqlite_holds_as_doubles_keep_every_digit(make_db) -> 
     assert _raw(lite, "SELECT id, j FROM back") == [(6, 2.5)]
     [(reason,)] = _raw(lite, "SELECT reason FROM rowferry_quarantine WHERE migration = 'out'")
     assert "would be rounded" in reason and "declare the column TEXT" in reason
+
+
+def test_a_plain_copy_into_a_sqlite_table_made_by_create_table_as_select_keeps_every_value(
+    make_db,  # type: ignore[no-untyped-def]
+) -> None:
+    """``CREATE TABLE ... AS SELECT`` declares a DATETIME column ``NUM``: the datetimes read
+    from the source go back into it as the very text the source held."""
+    url = make_db("sqlite")
+    _execute(
+        url,
+        "CREATE TABLE src (id INTEGER NOT NULL PRIMARY KEY, at DATETIME, day DATE, "
+        "total DECIMAL(10, 2), note TEXT)",
+        "INSERT INTO src VALUES (1, '2023-08-24 02:37:06.063272', '2024-02-29', 12.5, 'a'), "
+        "(2, '2024-01-01 00:00:00.000000', '1999-12-31', 0, NULL), (3, NULL, NULL, NULL, 'c')",
+        "CREATE TABLE dst AS SELECT * FROM src WHERE 0",
+    )
+    assert "at NUM" in _raw(url, "SELECT sql FROM sqlite_master WHERE name = 'dst'")[0][0]
+    result = rowferry.run(Migration("ctas", source="src", target="dst"), url, chunk_size=2)
+    assert result.done and result.rows_written == 3
+    every = "SELECT id, typeof(at), at, typeof(day), day, total, note FROM {} ORDER BY id"
+    assert _raw(url, every.format("dst")) == _raw(url, every.format("src"))

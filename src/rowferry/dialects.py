@@ -35,6 +35,8 @@ class Dialect:
     unheld_floats: ClassVar[tuple[float, ...] | None] = None
     #: whether a datetime column may keep a time zone (else every one holds naive times)
     time_zones: ClassVar[bool] = False
+    #: whether any column holds a value of any type (a datetime in a NUMERIC column)
+    holds_any_value: ClassVar[bool] = False
 
     def __init__(self, sa_dialect: sa.Dialect) -> None:
         self.sa_dialect = sa_dialect
@@ -135,6 +137,7 @@ class SQLiteDialect(Dialect):
     explain_prefix = "EXPLAIN QUERY PLAN "
     _scan = re.compile(r"\bSCAN (?:TABLE )?(\"[^\"]+\"|\S+)(?! USING (?:COVERING )?INDEX)")
     unheld_floats = ()  # NaN is stored as NULL
+    holds_any_value = True
 
     def rounds_numbers(self, kind: sa.types.TypeEngine[Any]) -> bool:
         """Columns of numeric, integer or real affinity (SQLAlchemy's numbers, JSON, and

@@ -128,6 +128,14 @@ TABLE: tuple[Rule, ...] = (
         "normal form); numbers keep every digit",
     ),
     Rule(
+        "a value of another type than the SQLite target column's (a datetime into a column "
+        "CREATE TABLE ... AS SELECT declared NUM)",
+        "SQLite",
+        "exact",
+        "written as SQLAlchemy writes the value's own type (a datetime as the text a SQLite "
+        "source column held); SQLite keeps any value in any column",
+    ),
+    Rule(
         "a JSON document that is a bare number",
         "JSON column of SQLite",
         "converted",

@@ -63,7 +63,12 @@ class Prepare:
         # The dialect's own implementation of the type, as SQLAlchemy itself binds: the generic
         # type's processor can differ (Numeric's turns decimals into floats on psycopg).
         impl = column.type.dialect_impl(dialect.sa_dialect)
-        self.process = None if is_json else impl.bind_processor(dialect.sa_dialect)
+        process: Callable[[Any], Any] | None = (
+            None if is_json else impl.bind_processor(dialect.sa_dialect)
+        )
+        if process is not None and dialect.holds_any_value:
+            process = _or_as_its_own_type(process, dialect.sa_dialect)
+        self.process = process
         self.as_text: tuple[type, ...] = () if isinstance(column.type, sa.Uuid) else (uuid.UUID,)
         if dialect.name == "sqlite":
             self.as_text += (Decimal,)
@@ -277,6 +282,33 @@ class BadRows:
             return mask_secrets(str(exc))
         finally:
             self.conn.rollback()
+
+
+def _or_as_its_own_type(
+    process: Callable[[Any], Any], sa_dialect: sa.Dialect
+) -> Callable[[Any], Any]:
+    """``process``, and for a value it cannot take, the processing of the value's own type.
+
+    For a database whose every column holds any value (SQLite): a datetime copied into a
+    column declared ``NUM`` (as ``CREATE TABLE ... AS SELECT`` declares a DATETIME column) is
+    written as SQLAlchemy writes a datetime, the text its source column held. A value of a type
+    with no processing of its own (text that is no date, for a date column) stays refused."""
+    own: dict[type, Callable[[Any], Any] | None] = {}
+
+    def bind(value: Any) -> Any:
+        try:
+            return process(value)
+        except (TypeError, ValueError):
+            kind = type(value)
+            if kind not in own:
+                implied = sa.literal(value).type.dialect_impl(sa_dialect)
+                own[kind] = implied.bind_processor(sa_dialect)
+            processor = own[kind]
+            if processor is None:  # text for a date column, say: refused as before
+                raise
+            return processor(value)
+
+    return bind
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
