@@ -13,7 +13,7 @@
   engine has it (``NotAvailable`` otherwise);
 - ``rowferry-mysqlclient``: ``rowferry`` on the optional C driver (MySQL/MariaDB only).
 
-The rowferry approaches get rowferry's own engine (``rowferry.connections.create_engine``), the
+The rowferry approaches get rowferry's own engine (``rowferry.dialects.connect.create_engine``), the
 scripts SQLAlchemy's defaults; see bench/compare_one.py.
 
 An approach returns True when it stopped because of the cap (only naive has one).
@@ -30,8 +30,9 @@ import sqlalchemy as sa
 
 import rowferry
 from bench import limit_sql
-from rowferry import documents, gc_tuning
+from rowferry import documents
 from rowferry.demo import order_history, workload
+from rowferry.engine import gc_tuning
 
 Approach = Callable[[sa.Engine, float | None], bool]
 Row = dict[str, Any]
@@ -137,7 +138,7 @@ def handmade(
 
 
 def handmade_gc(engine: sa.Engine, cap: float | None) -> bool:
-    """handmade under rowferry's garbage-collector setting (:mod:`rowferry.gc_tuning`: the
+    """handmade under rowferry's garbage-collector setting (:mod:`rowferry.engine.gc_tuning`: the
     higher threshold, and its collection after each chunk): how much of rowferry's lead over
     handmade that setting alone would give a script."""
     after = gc_tuning.AfterChunks()

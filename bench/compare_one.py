@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from bench.approaches import APPROACHES, NotAvailable
 from bench.reset import start_over
 from bench.settle import settle
-from rowferry import connections
+from rowferry.dialects import connect as connections
 
 
 class Counts:

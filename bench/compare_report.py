@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from bench import compare_targets, latency
 from bench.compare_result import Result
-from rowferry.latency_proxy import LatencyProxy
+from rowferry.aws.latency_proxy import LatencyProxy
 
 MARIADB_SETTINGS = (
     "innodb_buffer_pool_size",
@@ -89,7 +89,8 @@ class Setup:
             self.latency[server] = (
                 f"naive-1ms on {server}: `bench.latency.ThreadProxy` with {delay:.2f} ms each way, "
                 f"measured +{added:.2f} ms per `SELECT 1` round trip "
-                f"(`rowferry.latency_proxy.LatencyProxy(delay_ms={round_trip_ms / 2:g})` measured "
+                "(`rowferry.aws.latency_proxy.LatencyProxy"
+                f"(delay_ms={round_trip_ms / 2:g})` measured "
                 f"+{other:.2f} ms: its asyncio sleeps wait whole milliseconds, so it is not used)"
             )
         return self.delays[server]

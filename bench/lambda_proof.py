@@ -6,10 +6,10 @@
 
 For each server it creates a database on the local server (``ROWFERRY_TEST_MYSQL_URL``,
 ``ROWFERRY_TEST_PG_URL``, as the tests do), builds the reference workload, and for each latency
-runs the order-history migration through :func:`rowferry.simulate.simulate` until it is done:
+runs the order-history migration through :func:`rowferry.aws.simulate.simulate` until it is done:
 every invocation a fresh process with a fake Lambda context, SIGKILLed at the timeout, its
 address space capped at the memory limit. With a latency, the handler reaches the server
-through :class:`rowferry.latency_proxy.LatencyProxy`, which delays every packet by that many
+through :class:`rowferry.aws.latency_proxy.LatencyProxy`, which delays every packet by that many
 milliseconds in each direction. After each run every snapshot is compared, field by field,
 with one computed independently from whole-table reads (exactly once: none missing, none
 duplicated, none different); then the target is emptied for the next run.
@@ -35,10 +35,10 @@ import sqlalchemy as sa
 
 from harness import reference
 from harness.databases import create_database, drop_database
-from rowferry import state
+from rowferry.aws.latency_proxy import LatencyProxy
+from rowferry.aws.simulate import Limits, Simulation, render, simulate
 from rowferry.demo import order_history
-from rowferry.latency_proxy import LatencyProxy
-from rowferry.simulate import Limits, Simulation, render, simulate
+from rowferry.state import store
 
 REPORT = Path(__file__).with_name("lambda-report.md")
 MIGRATION = "rowferry.demo.order_history:migration"
@@ -184,7 +184,7 @@ def _run(
 def _rows_done(url: str) -> int:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        found = state.read(conn, order_history.migration.name) if state.table_exists(conn) else None
+        found = store.read(conn, order_history.migration.name) if store.table_exists(conn) else None
     engine.dispose()
     return 0 if found is None else found.rows_read
 

@@ -1,6 +1,6 @@
 """A latency proxy accurate below a millisecond, and a measure of what a proxy adds.
 
-``rowferry.latency_proxy.LatencyProxy`` waits with ``asyncio.sleep``; its event loop's epoll
+``rowferry.aws.latency_proxy.LatencyProxy`` waits with ``asyncio.sleep``; its event loop's epoll
 timeouts are whole milliseconds, so ``delay_ms=0.5`` adds about 3 ms per round trip on this
 machine, not 1 ms. ``ThreadProxy`` has the same interface and semantics (each chunk is written
 ``delay_ms`` after it arrived, in both directions, chunks pipelined) with threads and

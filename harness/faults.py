@@ -45,10 +45,11 @@ import sqlalchemy as sa
 
 import rowferry
 from harness import reference
-from rowferry import defaults, state
+from rowferry import defaults
 from rowferry.demo import order_history
-from rowferry.spec import Migration, Related, Row
-from rowferry.stops import Progress
+from rowferry.engine.stops import Progress
+from rowferry.migration.spec import Migration, Related, Row
+from rowferry.state import store as state
 
 MIGRATION = order_history.migration
 KILLED = -signal.SIGKILL

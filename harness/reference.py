@@ -94,12 +94,12 @@ def snapshots(url: str, table: str = "order_snapshots") -> dict[int, Any]:
 def start_over(url: str, name: str = "order-history") -> None:
     """Empty order_snapshots and forget the migration's progress and quarantine (creating
     rowferry's tables if they are not there yet)."""
-    from rowferry import state
+    from rowferry.state import store
 
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM order_snapshots")
     with engine.connect() as conn:
-        state.ensure_table(conn)
-        state.reset(conn, name)
+        store.ensure_table(conn)
+        store.reset(conn, name)
     engine.dispose()

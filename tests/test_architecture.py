@@ -214,7 +214,7 @@ def test_package_harness_and_benchmarks_do_not_import_tests() -> None:
 
 def test_the_checks_see_the_package() -> None:
     """A guard against checking nothing: the trees are found and their imports read."""
-    assert "rowferry.engine" in MODULES
+    assert "rowferry.engine.run" in MODULES
     assert "bench.soak" in MODULES
     assert "harness.faults" in MODULES["bench.soak"].eager
-    assert "rowferry.errors" in MODULES["rowferry.trip"].eager
+    assert "rowferry.errors" in MODULES["rowferry.engine.trip"].eager

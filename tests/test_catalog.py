@@ -10,7 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 import rowferry
-from rowferry import Migration, catalog, connections, schema, state
+from rowferry import Migration
+from rowferry.dialects import connect as connections
+from rowferry.schema import catalog
+from rowferry.schema import resolve as schema
+from rowferry.state import store
 
 from .conftest import require_driver
 
@@ -487,7 +491,7 @@ def test_a_target_in_another_database_is_read_in_one_statement(
         conn.exec_driver_sql("INSERT INTO items VALUES (1, 'one'), (2, 'two')")
     _run(pg, "CREATE TABLE items (id integer PRIMARY KEY, label text)")
     with pg.connect() as conn:
-        state.ensure_table(conn)  # rowferry's own tables, created once per database
+        store.ensure_table(conn)  # rowferry's own tables, created once per database
     catalog_reads: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from harness import reference
-from rowferry import defaults, state
-from rowferry.cli import main
+from rowferry import defaults
+from rowferry.cli.main import main
 from rowferry.demo import order_history
+from rowferry.state import store as state
 
 MIGRATION_FILE = order_history.__file__
 
@@ -373,7 +374,7 @@ def test_status_off_a_terminal_is_plain_columns_with_counts_aligned_right(db_url
 def _imported(*args: str) -> set[str]:
     """The modules a ``rowferry`` command line imports, in a fresh process off a terminal."""
     code = (
-        "import sys\nfrom rowferry.cli import main\n"
+        "import sys\nfrom rowferry.cli.main import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
         "print('\\n'.join(sys.modules), file=sys.stderr)\n"
     )
@@ -385,7 +386,7 @@ def _imported(*args: str) -> set[str]:
 
 def test_version_loads_neither_sqlalchemy_nor_rich() -> None:
     loaded = _imported("--version")
-    assert "rowferry.cli" in loaded
+    assert "rowferry.cli.main" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("sqlalchemy", "rich")}
 
 
@@ -393,8 +394,13 @@ def test_version_loads_neither_sqlalchemy_nor_rich() -> None:
 def test_run_off_a_terminal_loads_only_what_it_needs(db_url: str) -> None:
     reference.build(db_url, orders=60)
     loaded = _imported("run", MIGRATION_FILE, "--source", db_url, "--max-chunks", "1")
-    assert "rowferry.engine" in loaded and "sqlalchemy" in loaded
+    assert "rowferry.engine.run" in loaded and "sqlalchemy" in loaded
     unneeded = ("rich", "pymysql", "psycopg", "MySQLdb", "aws_lambda_powertools", "boto3")
     assert not {m for m in loaded if m.split(".")[0] in unneeded}
-    other_commands = {"rowferry.verify", "rowferry.plan", "rowferry.packaging", "rowferry.simulate"}
+    other_commands = {
+        "rowferry.verify.check",
+        "rowferry.plan",
+        "rowferry.aws.package",
+        "rowferry.aws.simulate",
+    }
     assert not loaded & other_commands

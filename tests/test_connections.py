@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pymysql import converters
 from pymysql.constants import FIELD_TYPE
 
-from rowferry import connections
+from rowferry.dialects import connect as connections
 
 HAS_MYSQLCLIENT = importlib.util.find_spec("MySQLdb") is not None
 

@@ -23,9 +23,9 @@ from click.testing import CliRunner
 
 from harness import reference
 from rowferry.aws.config import LambdaConfig
-from rowferry.cli import main
+from rowferry.aws.package import DEFAULT_PYTHON
+from rowferry.cli.main import main
 from rowferry.demo import order_history
-from rowferry.packaging import DEFAULT_PYTHON
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "template.yaml"
 LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"

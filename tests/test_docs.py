@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 import rowferry
-from rowferry.cli import main
+from rowferry.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_DOC = ROOT / "docs" / "cli.md"
@@ -76,7 +76,7 @@ if __name__ == "__main__":
 
 
 def test_type_fidelity_doc_is_the_code_table() -> None:
-    from rowferry import fidelity
+    from rowferry.dialects import fidelity
 
     text = (Path(__file__).parent.parent / "docs" / "type-fidelity.md").read_text(encoding="utf-8")
     assert text.endswith(fidelity.markdown())

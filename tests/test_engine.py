@@ -8,8 +8,10 @@ import sqlalchemy as sa
 
 import rowferry
 from harness import reference
-from rowferry import Budget, schema, state
+from rowferry import Budget
 from rowferry.demo.order_history import migration
+from rowferry.schema import resolve as schema
+from rowferry.state import store as state
 
 
 def _state(url: str) -> state.MigrationState:
@@ -132,7 +134,9 @@ def test_one_query_per_relation_per_chunk_never_per_row(db_url: str) -> None:
     for table in ("patients", "order_items", "prescriptions", "payments", "order_status_events"):
         reads = [s for s in statements if s.lstrip().startswith(READS) and f"FROM {table}" in s]
         assert len(reads) == chunks, (table, len(reads))
-        packed = [s for s in reads if "JSON_ARRAYAGG" in s]  # MariaDB: packed (rowferry.packed)
+        packed = [
+            s for s in reads if "JSON_ARRAYAGG" in s
+        ]  # MariaDB: packed (rowferry.chunks.packed)
         assert len(packed) == (chunks if db_url.startswith("mysql") and table != "patients" else 0)
     root_reads = [s for s in statements if "FROM orders" in s and "ORDER BY orders.id" in s]
     assert len(root_reads) == chunks and not any("OFFSET" in s for s in statements)
@@ -266,7 +270,7 @@ def test_a_slow_rate_stored_by_an_earlier_trip_does_not_stop_the_next_trips(db_u
 def test_reflection_reads_only_what_rowferry_uses(db_url: str) -> None:
     """Columns, keys and indexes of the seven tables; not their foreign keys, check constraints,
     comments or options. On every database one catalog statement of rowferry's own
-    (rowferry.catalog; SQLAlchemy's reflection sends 12 catalog queries on PostgreSQL, or 8
+    (rowferry.schema.catalog; SQLAlchemy's reflection sends 12 catalog queries on PostgreSQL, or 8
     without what rowferry does not use, and one SHOW CREATE TABLE or five PRAGMAs per table on
     MariaDB and SQLite), then the filter's probe."""
     reference.build(db_url, orders=20)

@@ -9,15 +9,16 @@ import sqlalchemy as sa
 
 import rowferry
 from harness import reference
-from rowferry import BelongsTo, HasMany, Migration, Target, state
+from rowferry import BelongsTo, HasMany, Migration, Target
 from rowferry.demo.order_history import migration as reference_migration
 from rowferry.demo.order_history import snapshot
+from rowferry.state import store
 
 
 def _nothing_written(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        assert not sa.inspect(conn).has_table(state.STATE_TABLE)
+        assert not sa.inspect(conn).has_table(store.STATE_TABLE)
         if sa.inspect(conn).has_table("order_snapshots"):
             assert conn.exec_driver_sql("SELECT COUNT(*) FROM order_snapshots").scalar() == 0
     engine.dispose()

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 import rowferry
 from rowferry import ConfigError, Migration, SchemaError
-from rowferry.verify import verify
+from rowferry.verify.check import verify
 
 
 def _raw(url: str, sql: str) -> list[tuple[Any, ...]]:

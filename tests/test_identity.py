@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import rowferry
 from rowferry import Budget, Migration, Target, defaults
-from rowferry.cli import main
+from rowferry.cli.main import main
 
 ROWS = 30
 

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 import rowferry
-from rowferry import Copy, Migration, Snapshot, Target, quarantine
+from rowferry import Copy, Migration, Snapshot, Target
 from rowferry.documents import loads as documents_loads
-from rowferry.verify import verify
+from rowferry.state import quarantine
+from rowferry.verify.check import verify
 
 DATETIME6 = (
     sa.DateTime()

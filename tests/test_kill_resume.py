@@ -17,8 +17,9 @@ import sqlalchemy as sa
 
 import rowferry
 from harness import reference
-from rowferry import failpoints, state
 from rowferry.demo import order_history
+from rowferry.engine import failpoints
+from rowferry.state import store
 
 MIGRATION_FILE = order_history.__file__
 CHUNK = "40"
@@ -52,8 +53,8 @@ def _committed(url: str) -> tuple[int, int]:
     with engine.connect() as conn:
         count = conn.exec_driver_sql("SELECT COUNT(*) FROM order_snapshots").scalar_one()
         saved = (
-            state.read(conn, order_history.migration.name)
-            if sa.inspect(conn).has_table(state.STATE_TABLE)
+            store.read(conn, order_history.migration.name)
+            if sa.inspect(conn).has_table(store.STATE_TABLE)
             else None
         )
     engine.dispose()
@@ -132,7 +133,7 @@ def test_killed_at_any_instant_and_resumed_equals_one_uninterrupted_run(db_url: 
 def test_failpoints_are_known_by_name(tmp_path: Path) -> None:
     env = dict(os.environ, ROWFERRY_FAILPOINTS="no_such_point=1")
     proc = subprocess.run(
-        [sys.executable, "-c", "import rowferry.failpoints"],
+        [sys.executable, "-c", "import rowferry.engine.failpoints"],
         env=env,
         capture_output=True,
         text=True,

@@ -19,12 +19,12 @@ from moto import mock_aws
 
 import rowferry
 from harness import reference
-from rowferry import state
 from rowferry.aws import handler as handler_module
 from rowferry.aws import secrets
 from rowferry.aws.context import FakeContext
 from rowferry.aws.handler import handler
 from rowferry.demo import order_history
+from rowferry.state import store as state
 
 MIGRATION = "rowferry.demo.order_history:migration"
 PASSWORD = "Pw-" + uuid.uuid4().hex[:10]

@@ -28,11 +28,11 @@ from click.testing import CliRunner
 
 from harness import reference
 from harness.databases import create_database, drop_database
-from rowferry import state
-from rowferry.cli import main
+from rowferry.aws.latency_proxy import LatencyProxy
+from rowferry.aws.simulate import Invocation, Limits, Simulation, simulate
+from rowferry.cli.main import main
 from rowferry.demo import order_history
-from rowferry.latency_proxy import LatencyProxy
-from rowferry.simulate import Invocation, Limits, Simulation, simulate
+from rowferry.state import store
 
 ORDERS = 48_000
 MIGRATION = "rowferry.demo.order_history:migration"
@@ -153,7 +153,7 @@ def test_an_invocation_killed_in_the_middle_loses_nothing(fresh: Workload) -> No
     def committed(inv: Invocation) -> None:
         engine = sa.create_engine(fresh.url)
         with engine.connect() as conn:
-            saved = state.read(conn, order_history.migration.name)
+            saved = store.read(conn, order_history.migration.name)
             count = conn.exec_driver_sql("SELECT COUNT(*) FROM order_snapshots").scalar_one()
         engine.dispose()
         seen.append({"status": inv.status, "rows": count, "saved": saved})
@@ -213,7 +213,7 @@ def test_simulate_without_the_aws_extra_says_how_to_install_it(tmp_path: Path) -
     """A Python where ``aws_lambda_powertools`` cannot be imported: one line, no traceback."""
     code = (
         "import sys\nsys.modules['aws_lambda_powertools'] = None\n"
-        "from rowferry.cli import main\nmain(sys.argv[1:])\n"
+        "from rowferry.cli.main import main\nmain(sys.argv[1:])\n"
     )
     url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
     command = [sys.executable, "-c", code, "lambda", "simulate", MIGRATION, "--source", url]

@@ -9,15 +9,15 @@ import sqlalchemy as sa
 
 import rowferry
 from harness import reference
-from rowferry import state
 from rowferry.demo.order_history import migration
+from rowferry.state import store
 
 
 def _set_lease(url: str, owner: str, until: dt.datetime) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(
-            state.state_table.update().values(status="running", owner=owner, lease_until=until)
+            store.state_table.update().values(status="running", owner=owner, lease_until=until)
         )
     engine.dispose()
 
@@ -29,7 +29,7 @@ def _first_chunk(url: str) -> None:
 
 def test_a_live_lease_of_another_run_refuses_a_second_run(db_url: str) -> None:
     _first_chunk(db_url)
-    until = state.utcnow() + dt.timedelta(minutes=5)
+    until = store.utcnow() + dt.timedelta(minutes=5)
     _set_lease(db_url, "other-host:4242:abc", until)
     with pytest.raises(rowferry.AlreadyRunning, match=r"already running \(owner other-host:4242"):
         rowferry.run(migration, db_url)
@@ -37,7 +37,7 @@ def test_a_live_lease_of_another_run_refuses_a_second_run(db_url: str) -> None:
 
 def test_an_expired_lease_is_taken_over(db_url: str) -> None:
     _first_chunk(db_url)
-    _set_lease(db_url, "other-host:4242:abc", state.utcnow() - dt.timedelta(seconds=1))
+    _set_lease(db_url, "other-host:4242:abc", store.utcnow() - dt.timedelta(seconds=1))
     assert rowferry.run(migration, db_url).done
 
 
@@ -49,7 +49,7 @@ def test_the_lease_of_a_dead_process_on_this_host_is_taken_over(db_url: str) -> 
     dead = subprocess.Popen(["true"])
     dead.wait()
     owner = f"{socket.gethostname()}:{dead.pid}:abc"
-    _set_lease(db_url, owner, state.utcnow() + dt.timedelta(minutes=5))
+    _set_lease(db_url, owner, store.utcnow() + dt.timedelta(minutes=5))
     assert rowferry.run(migration, db_url).done
 
 
@@ -59,7 +59,7 @@ def test_a_checkpoint_after_another_run_took_over_fails_instead_of_writing(db_ur
 
     def take_over(event: rowferry.ChunkDone) -> None:
         with engine.begin() as conn:  # another run bumps the fencing token
-            conn.execute(state.state_table.update().values(token=state.state_table.c.token + 1))
+            conn.execute(store.state_table.update().values(token=store.state_table.c.token + 1))
 
     with pytest.raises(rowferry.CheckpointConflict, match="another run took over"):
         rowferry.run(migration, db_url, chunk_size=10, on_chunk=take_over)
@@ -77,7 +77,7 @@ def test_a_run_that_lost_its_lease_stops_when_its_writes_meet_its_successors_row
 
     def successor_takes_over(event: rowferry.ChunkDone) -> None:
         if not taken_over:  # this run stalls: its lease expires, another run does everything
-            _set_lease(db_url, "stalled-host:1:abc", state.utcnow() - dt.timedelta(seconds=1))
+            _set_lease(db_url, "stalled-host:1:abc", store.utcnow() - dt.timedelta(seconds=1))
             taken_over.append(rowferry.run(migration, db_url, chunk_size=10))
 
     with pytest.raises(rowferry.CheckpointConflict, match="another run took over"):

@@ -14,8 +14,10 @@ from sqlalchemy.dialects import mysql
 
 import rowferry
 from harness.databases import create_database, drop_database
-from rowferry import Migration, mysql_insert, quarantine
-from rowferry.dialects import MySQLDialect
+from rowferry import Migration
+from rowferry.dialects.base import MySQLDialect
+from rowferry.drivers import mysql_insert
+from rowferry.state import quarantine
 
 from .conftest import require_driver
 
@@ -44,7 +46,7 @@ def mariadb_url(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def _engine(url: str, driver: str) -> sa.Engine:
     require_driver(driver)
-    engine = rowferry.connections.create_engine(url.replace("+pymysql", f"+{driver}"))
+    engine = rowferry.dialects.connect.create_engine(url.replace("+pymysql", f"+{driver}"))
     assert engine.dialect.driver == driver
     return engine
 

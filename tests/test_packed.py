@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from rowferry import HasMany, Migration, Target, packed, schema
-from rowferry.connections import create_engine
-from rowferry.dialects import dialect_for
-from rowferry.reading import Chunk, ChunkReader, _RelationLoader
+from rowferry import HasMany, Migration, Target
+from rowferry.chunks import packed
+from rowferry.chunks.read import Chunk, ChunkReader, _RelationLoader
+from rowferry.dialects.base import dialect_for
+from rowferry.dialects.connect import create_engine
+from rowferry.schema import resolve
 
 HAS_MYSQLCLIENT = importlib.util.find_spec("MySQLdb") is not None
 
@@ -75,7 +77,7 @@ def _reader(conn: sa.Connection, pack: bool, order_by: str = "pos") -> ChunkRead
         transform=lambda row, related: {"id": row["id"]},
         target=Target("target", unique_key=["id"]),
     )
-    return ChunkReader(schema.resolve_source(conn, migration), dialect_for(conn), pack=pack)
+    return ChunkReader(resolve.resolve_source(conn, migration), dialect_for(conn), pack=pack)
 
 
 def _plain_chunk_and_packed_reader(conn: sa.Connection) -> tuple[Chunk, ChunkReader]:
@@ -195,7 +197,7 @@ def test_packed_rows_looked_up_by_a_composite_key_equal_the_plain_rows(
             transform=lambda row, related: {"id": row["id"]},
             target=Target("target", unique_key=["id"]),
         )
-        plan = schema.resolve_source(conn, migration)
+        plan = resolve.resolve_source(conn, migration)
         rel = plan.relations[0]
         packing = packed.packing(rel, conn.dialect)
         assert packing is not None

@@ -16,7 +16,9 @@ from sqlalchemy.dialects import postgresql
 
 import rowferry
 from harness.databases import create_database, drop_database
-from rowferry import Migration, Target, documents, pg_copy, quarantine
+from rowferry import Migration, Target, documents
+from rowferry.drivers import pg_copy
+from rowferry.state import quarantine
 
 from .test_keys_and_values import _copy
 

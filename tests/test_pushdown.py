@@ -24,11 +24,11 @@ from rowferry import (
     SchemaError,
     Snapshot,
     Target,
-    quarantine,
 )
+from rowferry.chunks.pushdown import reads_without_locks
 from rowferry.demo import order_history
 from rowferry.plan import plan
-from rowferry.pushdown import reads_without_locks
+from rowferry.state import quarantine
 
 DATETIME6 = (
     sa.DateTime()

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from pymysql.connections import MySQLResult
 
 from harness.databases import create_database, drop_database
-from rowferry import connections, pymysql_rows
-from rowferry.mysql_decoders import conversions
+from rowferry.dialects import connect as connections
+from rowferry.drivers import pymysql_rows
+from rowferry.drivers.mysql_decoders import conversions
 
 TABLE = """CREATE TABLE t (
     id INT PRIMARY KEY,

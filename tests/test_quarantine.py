@@ -17,10 +17,12 @@ from click.testing import CliRunner
 
 import rowferry
 from harness import reference
-from rowferry import Budget, quarantine, state
-from rowferry.cli import main
+from rowferry import Budget
+from rowferry.cli.main import main
 from rowferry.demo import order_history, workload
 from rowferry.requeue import retry_quarantined
+from rowferry.state import quarantine
+from rowferry.state import store as state
 
 BROKEN: set[int] = set()
 

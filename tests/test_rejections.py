@@ -23,7 +23,8 @@ from sqlalchemy.dialects import mysql
 
 import rowferry
 from harness.databases import create_database, drop_database
-from rowferry import Migration, Target, mysql_insert
+from rowferry import Migration, Target
+from rowferry.drivers import mysql_insert
 
 from .conftest import require_driver
 

@@ -161,7 +161,7 @@ def test_a_permanent_error_is_recorded_and_the_next_run_resumes_after_the_fix(db
     with pytest.raises(rowferry.MigrationFailed, match="rejected every row"):
         rowferry.run(order_history.migration, db_url, chunk_size=20, on_chunk=break_target)
     with engine.connect() as conn:
-        saved = rowferry.state.read(conn, order_history.migration.name)
+        saved = rowferry.state.store.read(conn, order_history.migration.name)
     assert saved is not None and saved.display_status == "failed" and saved.rows_read == 40
     assert "rejected every row" in (saved.error or "")
     with engine.begin() as conn:  # the fix

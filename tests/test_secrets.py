@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import rowferry
 from harness import reference
-from rowferry.cli import main
+from rowferry.cli.main import main
 from rowferry.demo import order_history
 
 PASSWORD = "s3cr3t-Pw-" + uuid.uuid4().hex[:6]

@@ -19,9 +19,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 import rowferry
 from harness import reference
-from rowferry import Budget, cursor, quarantine, state
+from rowferry import Budget
 from rowferry.demo import order_history
 from rowferry.requeue import retry_quarantined
+from rowferry.state import cursor, quarantine
+from rowferry.state import store as state
 
 BROKEN: set[int] = set()
 

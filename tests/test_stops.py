@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from rowferry.stops import ChunkTimer, Deadline, MaxChunks, Progress, SignalStop, first_reason
+from rowferry.engine.stops import (
+    ChunkTimer,
+    Deadline,
+    MaxChunks,
+    Progress,
+    SignalStop,
+    first_reason,
+)
 
 
 class FakeClock:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 import rowferry
 from rowferry import Budget, ConfigError, defaults
-from rowferry.throttle import (
+from rowferry.engine.throttle import (
     Check,
     DutyCycle,
     HistoryLength,

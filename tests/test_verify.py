@@ -15,12 +15,14 @@ from sqlalchemy.dialects import mysql, postgresql
 
 import rowferry
 from harness import reference
-from rowferry import ConfigError, Migration, Target, documents, quarantine, state
-from rowferry.cli import main
-from rowferry.cli_verify import EXIT_MISMATCH, detail_lines, report_lines
+from rowferry import ConfigError, Migration, Target, documents
+from rowferry.cli.main import main
+from rowferry.cli.verify import EXIT_MISMATCH, detail_lines, report_lines
 from rowferry.demo import order_history
 from rowferry.demo.order_history import migration
-from rowferry.verify import VerifyReport, verify
+from rowferry.state import quarantine
+from rowferry.state import store as state
+from rowferry.verify.check import VerifyReport, verify
 
 DATETIME6 = (
     sa.DateTime()

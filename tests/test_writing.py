@@ -10,9 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rowferry.dialects import dialect_for
-from rowferry.schema import TargetPlan
-from rowferry.writing import Prepare, Writer, _by_columns
+from rowferry.chunks.write import Prepare, Writer, _by_columns
+from rowferry.dialects.base import dialect_for
+from rowferry.schema.resolve import TargetPlan
 
 
 def _writer(engine: sa.Engine) -> Writer:

@@ -14,9 +14,10 @@ import logging as _logging
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from .budget import Budget
-    from .engine import ChunkDone, RunResult, run
-    from .errors import (
+    from rowferry.engine.budget import Budget
+    from rowferry.engine.run import ChunkDone, RunResult, run
+    from rowferry.engine.throttle import Check, HistoryLength, ReplicaLag, ThreadsRunning, Throttle
+    from rowferry.errors import (
         AlreadyRunning,
         CheckpointConflict,
         ConfigError,
@@ -30,9 +31,9 @@ if _typing.TYPE_CHECKING:
         StateError,
         TransientError,
     )
-    from .migration_file import load
-    from .shapes import Copy, Snapshot
-    from .spec import BelongsTo, HasMany, Migration, Target
+    from rowferry.migration.file import load
+    from rowferry.migration.shapes import Copy, Snapshot
+    from rowferry.migration.spec import BelongsTo, HasMany, Migration, Target
 
 __version__ = "0.1.0"
 
@@ -40,33 +41,39 @@ __version__ = "0.1.0"
 _HOMES = {
     "AlreadyRunning": "errors",
     "MigrationChanged": "errors",
-    "BelongsTo": "spec",
-    "Budget": "budget",
+    "BelongsTo": "migration.spec",
+    "Budget": "engine.budget",
     "CheckpointConflict": "errors",
-    "ChunkDone": "engine",
+    "ChunkDone": "engine.run",
     "ConfigError": "errors",
     "ConnectError": "errors",
-    "Copy": "shapes",
+    "Copy": "migration.shapes",
     "CursorError": "errors",
-    "HasMany": "spec",
-    "Migration": "spec",
+    "HasMany": "migration.spec",
+    "Migration": "migration.spec",
     "MigrationFailed": "errors",
     "MigrationFileError": "errors",
     "RowferryError": "errors",
-    "RunResult": "engine",
+    "RunResult": "engine.run",
     "SchemaError": "errors",
-    "Snapshot": "shapes",
+    "Snapshot": "migration.shapes",
     "StateError": "errors",
-    "Target": "spec",
+    "Target": "migration.spec",
     "TransientError": "errors",
-    "load": "migration_file",
-    "run": "engine",
+    "load": "migration.file",
+    "Throttle": "engine.throttle",
+    "ReplicaLag": "engine.throttle",
+    "ThreadsRunning": "engine.throttle",
+    "HistoryLength": "engine.throttle",
+    "Check": "engine.throttle",
+    "run": "engine.run",
 }
 
 __all__ = [
     "AlreadyRunning",
     "BelongsTo",
     "Budget",
+    "Check",
     "CheckpointConflict",
     "ChunkDone",
     "ConfigError",
@@ -74,16 +81,20 @@ __all__ = [
     "Copy",
     "CursorError",
     "HasMany",
+    "HistoryLength",
     "Migration",
     "MigrationChanged",
     "MigrationFailed",
     "MigrationFileError",
+    "ReplicaLag",
     "RowferryError",
     "RunResult",
     "SchemaError",
     "Snapshot",
     "StateError",
     "Target",
+    "ThreadsRunning",
+    "Throttle",
     "TransientError",
     "__version__",
     "load",

@@ -1,5 +1,5 @@
 """``python -m rowferry`` is the ``rowferry`` command."""
 
-from .cli import main
+from rowferry.cli.main import main
 
 main(prog_name="rowferry")

@@ -7,7 +7,7 @@ from __future__ import annotations
 #: budget stay small.
 TARGET_CHUNK_SECONDS = 0.5
 #: ... within these bounds, and within this estimate of the Python memory of the chunks held at
-#: once (see :mod:`rowferry.sizing`).
+#: once (see :mod:`rowferry.engine.sizing`).
 MIN_CHUNK_SIZE = 100
 MAX_CHUNK_SIZE = 5_000
 CHUNK_MEMORY_BYTES = 48 * 1024 * 1024

@@ -18,8 +18,8 @@
                                (a value its encoding cannot hold, a row larger than a packet
                                ...); the chunk quarantines that row and writes the others
 
-Driver exceptions are mapped at the boundary (:mod:`rowferry.driver_errors`, ``raise ... from
-exc``) and their text is passed through :func:`rowferry.urls.mask_secrets` so that a password
+Driver exceptions are mapped at the boundary (:mod:`rowferry.dialects.driver_errors`, ``raise ...
+from exc``) and their text is passed through :func:`rowferry.urls.mask_secrets` so that a password
 never reaches a message.
 """
 

@@ -14,14 +14,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import cursor, defaults, packed, pushdown, reading, schema, state, transforming
-from .connections import Bind, connect_both, describe
-from .dialects import Dialect, dialect_for
-from .errors import ConfigError
-from .reading import chunk_select, lookup_match, relation_select
-from .schema import RelationPlan
-from .sizing import ChunkSize
-from .spec import Migration
+from rowferry import defaults
+from rowferry.chunks import packed, pushdown
+from rowferry.chunks import read as reading
+from rowferry.chunks.read import chunk_select, lookup_match, relation_select
+from rowferry.dialects.base import Dialect, dialect_for
+from rowferry.dialects.connect import Bind, connect_both, describe
+from rowferry.engine.sizing import ChunkSize
+from rowferry.errors import ConfigError
+from rowferry.migration import transform as transforming
+from rowferry.migration.spec import Migration
+from rowferry.schema import resolve as schema
+from rowferry.schema.resolve import RelationPlan
+from rowferry.state import cursor
+from rowferry.state import store as state
 
 _SHOWN_KEYS = 3
 

@@ -13,15 +13,19 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from . import quarantine, reading, schema, state, transforming
-from .chunks import ChunkProcessor
-from .connections import Bind, connect_both
-from .cursor import Key
-from .dialects import dialect_for
-from .driver_errors import DriverErrors
-from .errors import AlreadyRunning
-from .spec import Migration
-from .writing import Writer
+from rowferry.chunks import read as reading
+from rowferry.chunks.python_path import ChunkProcessor
+from rowferry.chunks.write import Writer
+from rowferry.dialects.base import dialect_for
+from rowferry.dialects.connect import Bind, connect_both
+from rowferry.dialects.driver_errors import DriverErrors
+from rowferry.errors import AlreadyRunning
+from rowferry.migration import transform
+from rowferry.migration.spec import Migration
+from rowferry.schema import resolve
+from rowferry.state import quarantine
+from rowferry.state import store as state
+from rowferry.state.cursor import Key
 
 
 @dataclass
@@ -50,8 +54,8 @@ def retry_quarantined(
 
 
 def _processor(migration: Migration, src: sa.Connection, dst: sa.Connection) -> ChunkProcessor:
-    source = schema.resolve_source(src, migration)
-    target = schema.resolve_target(dst, migration, [c.name for c in source.key])
+    source = resolve.resolve_source(src, migration)
+    target = resolve.resolve_target(dst, migration, [c.name for c in source.key])
     dialects = (dialect_for(src), dialect_for(dst))
     is_transient = DriverErrors(*dialects).is_transient
     bound, reader = reading.for_migration(migration, source, dialects[0])
@@ -78,9 +82,9 @@ def _retry_batch(processor: ChunkProcessor, keys: Sequence[Key], report: RetryRe
     chunk = processor.reader.read_keys(src, keys)
     if src is not dst:
         src.rollback()
-    result = transforming.apply(processor.migration, processor.key_names, chunk.rows, chunk.related)
+    result = transform.apply(processor.migration, processor.key_names, chunk.rows, chunk.related)
     written = processor.write(result, all_bad_fails=False)
-    found = set(transforming.keys(chunk.rows, processor.key_names))
+    found = set(transform.keys(chunk.rows, processor.key_names))
     failed = {f.key for f in result.failures}
     cleared = [k for k in keys if k not in failed]
     quarantine.remove(dst, name, cleared)

@@ -22,8 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 
 import rowferry
-from rowferry import Budget, ConfigError, Migration, RowferryError, Target, failpoints
-from rowferry.connections import create_engine
+from rowferry import Budget, ConfigError, Migration, RowferryError, Target
+from rowferry.dialects.connect import create_engine
+from rowferry.engine import failpoints
 
 from .cases import Case
 from .databases import Database, Databases

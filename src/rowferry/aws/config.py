@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .. import defaults
-from ..errors import ConfigError
-from ..sizing import ChunkSize
+from rowferry import defaults
+from rowferry.engine.sizing import ChunkSize
+from rowferry.errors import ConfigError
 
 #: Seconds kept free before Lambda's timeout: the trip's last state update, closing the
 #: connections, flushing logs and metrics, and a chunk slower than predicted.

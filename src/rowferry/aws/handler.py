@@ -28,15 +28,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .. import defaults, state
-from ..connections import connect, create_engine, mask_secrets, parse_url
-from ..engine import Budget, RunResult, run
-from ..errors import AlreadyRunning, ConfigError, RowferryError
-from ..migration_file import load
-from ..spec import Migration
-from . import schedule, secrets, telemetry
-from .config import LambdaConfig, ScheduleRef
-from .context import LambdaContext
+from rowferry import defaults
+from rowferry.aws import schedule, secrets, telemetry
+from rowferry.aws.config import LambdaConfig, ScheduleRef
+from rowferry.aws.context import LambdaContext
+from rowferry.dialects.connect import connect, create_engine, mask_secrets, parse_url
+from rowferry.engine.run import Budget, RunResult, run
+from rowferry.errors import AlreadyRunning, ConfigError, RowferryError
+from rowferry.migration.file import load
+from rowferry.migration.spec import Migration
+from rowferry.state import store as state
 
 #: Below this many seconds of budget the invocation fails without connecting.
 MIN_BUDGET_SECONDS = defaults.LAMBDA_MIN_BUDGET_SECONDS

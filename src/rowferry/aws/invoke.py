@@ -1,6 +1,6 @@
 """``python -m rowferry.aws.invoke``: one simulated Lambda invocation, in the process it starts.
 
-:mod:`rowferry.simulate` starts this module once per invocation, with the function's
+:mod:`rowferry.aws.simulate` starts this module once per invocation, with the function's
 environment plus:
 
 ========================== ==============================================================
@@ -45,8 +45,8 @@ def main() -> int:
     limit_memory(int(os.environ.get("ROWFERRY_SIM_MEMORY_MB", "1024")))
     import json
 
-    from .context import FakeContext
-    from .handler import handler
+    from rowferry.aws.context import FakeContext
+    from rowferry.aws.handler import handler
 
     context = FakeContext(
         deadline=float(os.environ["ROWFERRY_SIM_DEADLINE"]),

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import RowferryError
-from .config import ScheduleRef
+from rowferry.aws.config import ScheduleRef
+from rowferry.errors import RowferryError
 
 #: The fields of GetSchedule's answer that UpdateSchedule takes back unchanged.
 KEPT_FIELDS = (
@@ -42,7 +42,7 @@ def disable(schedule: ScheduleRef, client: Any = None) -> bool:
     where = f"schedule {schedule.name!r} (group {schedule.group!r})"
     try:
         if client is None:
-            from .secrets import client as aws_client
+            from rowferry.aws.secrets import client as aws_client
 
             client = aws_client("scheduler")
         current = client.get_schedule(Name=schedule.name, GroupName=schedule.group)

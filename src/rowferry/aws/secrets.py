@@ -17,9 +17,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..connections import describe
-from ..errors import ConfigError, ConnectError
-from .config import Endpoint
+from rowferry.aws.config import Endpoint
+from rowferry.dialects.connect import describe
+from rowferry.errors import ConfigError, ConnectError
 
 #: How long a warm container keeps a secret before reading it again.
 CACHE_SECONDS = 300.0

@@ -1,5 +1,5 @@
 """The demo: build the reference workload, run the order-history migration as time-boxed trips,
-then check the result with :func:`rowferry.verify.verify` (every snapshot recomputed).
+then check the result with :func:`rowferry.verify.check.verify` (every snapshot recomputed).
 ``rowferry demo`` is a thin wrapper around :func:`run_demo`.
 """
 
@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .. import state
-from ..connections import connect, create_engine, describe
-from ..engine import Budget, ChunkDone, RunResult, run
-from ..errors import ConfigError
-from ..verify import verify
-from ..verify_report import VerifyReport
-from . import workload
-from .order_history import migration
+from rowferry.demo import workload
+from rowferry.demo.order_history import migration
+from rowferry.dialects.connect import connect, create_engine, describe
+from rowferry.engine.run import Budget, ChunkDone, RunResult, run
+from rowferry.errors import ConfigError
+from rowferry.state import store
+from rowferry.verify.check import verify
+from rowferry.verify.report import VerifyReport
 
 DEFAULT_URL = "sqlite:///rowferry-demo.sqlite"
 
@@ -63,8 +63,8 @@ def run_demo(
         t0 = time.monotonic()
         stats = workload.build(engine, orders=orders, seed=seed)
         with connect(engine) as conn:
-            state.ensure_table(conn)
-            state.reset(conn, migration.name)
+            store.ensure_table(conn)
+            store.reset(conn, migration.name)
         built = time.monotonic() - t0
         report = DemoReport(describe(engine.url), stats.orders, stats.qualifying, built)
         if on_built is not None:

@@ -1,0 +1,356 @@
+"""Pushdown: the database builds each chunk's output rows itself, with ``INSERT ... SELECT``.
+
+Per chunk, on the one connection (source and target are the same database):
+
+1. ``SELECT COUNT(*), MIN(key), MAX(key) FROM (SELECT key FROM root WHERE <filter> AND
+   key > :cursor ORDER BY key LIMIT :n) AS chunk``: where the chunk starts and ends, and no
+   other key travels (with a composite key, the inner query's keys travel);
+2. ``INSERT INTO target (...) SELECT <columns, document> FROM root WHERE key >= :first AND
+   key <= :last AND <filter>`` with the conflict policy's clause (the same statement for every
+   chunk, so it is compiled once, and an index range of the root's key for the first chunk
+   too); the document is built by
+   :mod:`rowferry.chunks.sql_documents` with one correlated subquery per relation, so the statement
+   is driven from the root's key range on every database;
+3. the checkpoint (compare-and-set), then COMMIT, as on the Python path.
+
+On MySQL/MariaDB each chunk's transaction is READ COMMITTED (``SET TRANSACTION``, for that
+transaction only). Under REPEATABLE READ, InnoDB's ``INSERT ... SELECT`` sets shared next-key
+locks on every source row it reads (the root rows and their related rows, with the gaps
+between them) until the chunk commits: a writer of those rows, or of a new related row in such
+a gap, would wait for the chunk. Under READ COMMITTED it reads the source as a consistent read,
+with no locks, as the Python path's plain ``SELECT`` statements do. InnoDB refuses that under
+statement-based binary logging (``log_bin`` on with ``binlog_format=STATEMENT``: error 1665),
+so there the chunks keep the session's level and its locks.
+
+On PostgreSQL JIT compilation is off for each chunk's transaction (``set_config('jit', 'off',
+true)`` in the statement of step 1: ``SET LOCAL jit = off`` without a round trip of its own). A
+chunk's INSERT is planned anew each time, and once a chunk is large enough for its estimated
+cost to pass ``jit_above_cost`` (about 4,000 reference orders), the server compiles it to
+machine code first: tens of milliseconds per chunk, more than the compiled code saves in a
+chunk of half a second. The setting
+ends with the transaction, so the connection goes back to the pool with the server's own.
+
+If the database rejects the INSERT (a duplicate under ``on_conflict="error"``, a value too long
+for a column ...), the chunk is rolled back and processed again on the Python path, which finds
+the rejected rows by bisection and quarantines them: the same outcome, row for row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from rowferry import defaults
+from rowferry.chunks.python_path import ChunkProcessor, Outcome, commit
+from rowferry.chunks.read import chunk_select
+from rowferry.chunks.sql_documents import SqlDocuments, unsupported
+from rowferry.engine import failpoints
+from rowferry.engine.stops import ChunkTimer
+from rowferry.errors import ConfigError, SchemaError
+from rowferry.migration.shapes import Copy, Snapshot
+from rowferry.migration.spec import Migration
+from rowferry.schema.resolve import RelationPlan, SourcePlan, TargetPlan
+from rowferry.state import cursor
+from rowferry.state import store as state
+
+
+def check_shape(migration: Migration, source: SourcePlan, target: TargetPlan) -> None:
+    """A declarative transform must name columns that exist (checked before any write)."""
+    shape = migration.transform
+    if not isinstance(shape, Copy | Snapshot):
+        return
+    role = f"migration {migration.name!r}"
+    missing = [c for c in shape.columns.values() if c not in source.table.c]
+    if missing:
+        raise SchemaError(f"{role}: source {source.table.name!r} has no column(s) {missing}")
+    wanted = [*shape.columns, *([shape.document] if isinstance(shape, Snapshot) else [])]
+    unknown = [c for c in wanted if c not in target.table.c]
+    if unknown:
+        raise SchemaError(f"{role}: target {target.table.name!r} has no column(s) {unknown}")
+    if isinstance(shape, Copy) and source.relations:
+        raise ConfigError(f"{role}: Copy(...) does not use relations; remove them or use Snapshot")
+    if isinstance(shape, Snapshot):
+        clash = [r.name for r in source.relations if r.name in source.table.c]
+        if clash:
+            raise ConfigError(
+                f"{role}: relation(s) {clash} have the name of a column of {migration.source!r}; "
+                "rename the relation"
+            )
+
+
+def reasons(
+    migration: Migration,
+    source: SourcePlan,
+    src: sa.Connection,
+    dst: sa.Connection,
+    dialect: str,
+) -> list[str]:
+    """Why this migration cannot run pushed down; empty when it can."""
+    found = []
+    shape = migration.transform
+    if shape is not None and not isinstance(shape, Copy | Snapshot):
+        found.append(
+            "its transform is a Python function (describe the output with rowferry.Snapshot(...) "
+            "or rowferry.Copy(...) to let the database build it)"
+        )
+    if src is not dst:
+        found.append("source and target are different databases")
+    if isinstance(shape, Snapshot):
+        columns = [*source.table.c, *_relation_columns(source.relations)]
+        bad = unsupported(dialect, columns)
+        if bad:
+            found.append(f"these columns cannot be rendered in SQL exactly: {', '.join(bad)}")
+    return found
+
+
+def _relation_columns(relations: tuple[RelationPlan, ...]) -> list[sa.Column[Any]]:
+    found: list[sa.Column[Any]] = []
+    for rel in relations:
+        found += [*rel.table.c, *_relation_columns(rel.children)]
+    return found
+
+
+def reads_without_locks(log_bin: Any, binlog_format: Any) -> bool:
+    """Whether InnoDB lets a READ COMMITTED ``INSERT ... SELECT`` read its source without locks:
+    not under statement-based binary logging (it refuses the statement there)."""
+    logging = str(log_bin).upper() in ("1", "ON")  # MariaDB and MySQL say 1; allow ON
+    return not logging or str(binlog_format).upper() != "STATEMENT"
+
+
+def mysql_reads_without_locks(conn: sa.Connection) -> bool:
+    """:func:`reads_without_locks` for this MySQL/MariaDB server connection's binary logging."""
+    binlog = conn.exec_driver_sql("SELECT @@log_bin, @@session.binlog_format")
+    return reads_without_locks(*binlog.one())
+
+
+def locking(conn: sa.Connection, dialect: str) -> str:
+    """What a pushed-down chunk locks in the source, for ``plan``."""
+    if dialect == "postgresql":
+        return "no source rows are locked (plain reads)"
+    if dialect != "mysql":  # SQLite locks the database, not rows, for any write
+        return "no row locks; other writers of the database wait for each chunk's commit"
+    if mysql_reads_without_locks(conn):
+        return "each chunk runs READ COMMITTED: no source rows are locked"
+    return (
+        "statement-based binary logging: each chunk holds shared locks on the source rows it "
+        "reads until it commits"
+    )
+
+
+class Bounds(NamedTuple):
+    """A chunk: how many root rows, its first and last keys (None when no rows are left)."""
+
+    rows: int
+    first: cursor.Key | None
+    last: cursor.Key | None
+
+
+class ChunkStatements:
+    """The two statements of a pushed-down chunk, for one migration on one dialect."""
+
+    #: the alias of the chunk's keys in :meth:`end`
+    CHUNK_ALIAS = "chunk"
+    #: the subqueries of these statements (an EXPLAIN may show them read whole: they are small)
+    derived = frozenset({CHUNK_ALIAS})
+
+    def __init__(self, migration: Migration, source: SourcePlan, target: TargetPlan, dialect: str):
+        self.migration = migration
+        self.source, self.target = source, target
+        self.dialect = dialect
+        self.columns, self.values = self._outputs()
+
+    def _outputs(self) -> tuple[list[str], list[sa.ColumnElement[Any]]]:
+        root = self.source.table
+        shape = self.migration.transform
+        if shape is None:
+            return list(root.c.keys()), list(root.c)
+        assert isinstance(shape, Copy | Snapshot)
+        columns = list(shape.columns)
+        values: list[sa.ColumnElement[Any]] = [root.c[s] for s in shape.columns.values()]
+        if isinstance(shape, Snapshot):
+            document = SqlDocuments(self.dialect).document(root, self.source.relations)
+            columns.append(shape.document)
+            values.append(self._as_column_type(document, shape.document))
+        return columns, values
+
+    def _as_column_type(self, document: sa.ColumnElement[Any], column: str) -> Any:
+        """PostgreSQL builds ``json`` (``jsonb`` past 50 pairs): cast it to the target column's
+        type (``jsonb``, ``json`` or text), which an INSERT does not do by itself."""
+        if self.dialect != "postgresql":
+            return document
+        return sa.cast(document, self.target.table.c[column].type)
+
+    def keys(self, after: cursor.Key | None, limit: int) -> sa.Select[Any]:
+        return chunk_select(self.source, after, limit, columns=self.source.key)
+
+    def end(
+        self, after: cursor.Key | None, limit: int
+    ) -> sa.Select[Any] | sa.Select[int, Any, Any]:
+        """How many root rows the chunk has, and its first and last keys: one row back whatever
+        the chunk's size (a single-column key: ``SELECT COUNT(*), MIN(key), MAX(key)`` over the
+        chunk's keys query; a composite key, or one without ``MIN``/``MAX``: its keys, as
+        :meth:`keys`)."""
+        keys = self.keys(after, limit)
+        if not self._bounds_aggregate():
+            return keys
+        chunk = keys.subquery(self.CHUNK_ALIAS)
+        return sa.select(sa.func.count(), sa.func.min(chunk.c[0]), sa.func.max(chunk.c[0]))
+
+    def _bounds_aggregate(self) -> bool:
+        """Whether the chunk's bounds are read as ``MIN``/``MAX`` of its keys: a key of one
+        column, of a type the database has them for (PostgreSQL has none for ``uuid``,
+        ``bytea`` or ``boolean``)."""
+        if len(self.source.key) > 1:
+            return False
+        kind = self.source.key[0].type
+        unordered = (sa.Uuid, sa.LargeBinary, sa.Boolean)
+        return self.dialect != "postgresql" or not isinstance(kind, unordered)
+
+    def read_end(
+        self, conn: sa.Connection, after: cursor.Key | None, limit: int, *, jit_off: bool = False
+    ) -> Bounds:
+        """Run :meth:`end`: the chunk's number of root rows and its first and last keys (both
+        ``None``: no rows left). ``jit_off`` (PostgreSQL): the same statement also switches JIT
+        compilation off for the rest of the transaction (``set_config('jit', 'off', true)``,
+        what ``SET LOCAL jit = off`` does), so that the chunk's INSERT, planned after it, is
+        not compiled to machine code; one round trip less per chunk."""
+        query = self.end(after, limit)
+        width = len(query.selected_columns)  # what the bounds are read from
+        if jit_off:
+            query = query.add_columns(sa.func.set_config("jit", "off", True))
+        found = [row[:width] for row in conn.execute(query)]
+        if not self._bounds_aggregate():
+            if not found:
+                return Bounds(0, None, None)
+            return Bounds(len(found), tuple(found[0]), tuple(found[-1]))
+        count, first, last = found[0]
+        return Bounds(int(count), (first,), (last,)) if count else Bounds(0, None, None)
+
+    def insert(self, first: cursor.Key, last: cursor.Key) -> Any:
+        """The chunk's ``INSERT ... SELECT`` over the root rows from ``first`` to ``last``:
+        bounded on both sides, so that every chunk, the first one too, is an index range of
+        the root's key, and every chunk sends the same statement (compiled once)."""
+        key = self.source.key
+        select = sa.select(*self.values).where(cursor.from_(key, first), cursor.up_to(key, last))
+        if self.source.where is not None:
+            select = select.where(self.source.where)
+        return self._with_conflict_policy(select)
+
+    def _with_conflict_policy(self, select: sa.Select[Any]) -> Any:
+        table, on = self.target.table, self.target.on_conflict
+        unique = list(self.target.unique_key)
+        updates = [c for c in self.columns if c not in unique]
+        if on == "error":
+            return sa.insert(table).from_select(self.columns, select)
+        if self.dialect == "mysql":
+            stmt = mysql.insert(table).from_select(self.columns, select)
+            if on == "skip" or not updates:
+                return stmt.on_duplicate_key_update({unique[0]: table.c[unique[0]]})
+            return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in updates})
+        module = postgresql if self.dialect == "postgresql" else sqlite
+        upsert = module.insert(table).from_select(self.columns, select)
+        if on == "skip" or not updates:
+            return upsert.on_conflict_do_nothing(index_elements=unique)
+        return upsert.on_conflict_do_update(
+            index_elements=unique, set_={c: upsert.excluded[c] for c in updates}
+        )
+
+
+class PushdownProcessor:
+    """Processes chunks with ``INSERT ... SELECT``; rejected chunks go the Python way."""
+
+    def __init__(
+        self,
+        statements: ChunkStatements,
+        conn: sa.Connection,
+        fallback: ChunkProcessor,
+        is_transient: Callable[[Any], bool],
+    ) -> None:
+        self.statements = statements
+        self.conn = conn
+        self.fallback = fallback
+        self.is_transient = is_transient
+        self.name = statements.migration.name
+        self._prepared: int | None = None  # the server connection prepared for chunks
+        self._consistent = False  # READ COMMITTED allowed for the chunks (MySQL/MariaDB)
+
+    @property
+    def ceiling(self) -> int:
+        """The most root rows "auto" gives a chunk: it holds none in the client."""
+        return defaults.MAX_PUSHDOWN_CHUNK_SIZE
+
+    def _settings(self) -> bool:
+        """Settings for the chunk's statements: its transaction's isolation and, once per server
+        connection, the session's limits on MySQL/MariaDB. True where the chunk's first
+        statement must also switch JIT off (PostgreSQL 11 and later)."""
+        if self.statements.dialect == "mysql":
+            self._mysql_settings()
+        return self.statements.dialect == "postgresql" and self._has_jit()
+
+    def _has_jit(self) -> bool:
+        """PostgreSQL 11 and later have ``jit``."""
+        return (self.conn.dialect.server_version_info or (0,)) >= (11,)
+
+    def _mysql_settings(self) -> None:
+        """MariaDB/MySQL cut JSON_ARRAYAGG at group_concat_max_len (1 MiB) with a mere
+        warning, leaving invalid JSON: lift the limit once per server connection. Then make the
+        chunk's transaction READ COMMITTED where binary logging allows it (see the module's
+        docstring). ``SET TRANSACTION`` is refused inside a transaction: at a chunk's start the
+        only one open holds reads (the count's), since every write commits with its
+        checkpoint, so it is rolled back first."""
+        if self.conn.in_transaction():
+            self.conn.rollback()
+        dbapi = self.conn.connection.dbapi_connection
+        if dbapi is not None and id(dbapi) != self._prepared:
+            self.conn.exec_driver_sql("SET SESSION group_concat_max_len = 4294967295")
+            self._consistent = mysql_reads_without_locks(self.conn)
+            self._prepared = id(dbapi)
+        if self._consistent:
+            self.conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+
+    def process(
+        self,
+        current: state.MigrationState,
+        after: cursor.Key | None,
+        limit: int,
+        timer: ChunkTimer,
+        lease_until: Any,
+    ) -> tuple[Outcome, state.MigrationState]:
+        started = time.monotonic()
+        jit_off = self._settings()
+        rows, first_key, last_key = self.statements.read_end(
+            self.conn, after, limit, jit_off=jit_off
+        )
+        if first_key is None or last_key is None:
+            self.conn.rollback()
+            return Outcome(0, 0, 0, None, last=True), current
+        cursor.check_advanced(after, last_key, self.name)
+        failpoints.reached("after_read")
+        try:
+            stmt = self.statements.insert(first_key, last_key)
+            stmt = stmt.execution_options(preserve_rowcount=True)
+            written = max(self.conn.execute(stmt).rowcount, 0)
+        except sa.exc.DBAPIError as exc:
+            if self.is_transient(exc):
+                raise
+            self.conn.rollback()
+            piece = min(limit, self.fallback.ceiling)  # the Python path holds its rows
+            return self.fallback.process(current, after, piece, timer, lease_until)
+        failpoints.reached("after_write")
+        timer.record(time.monotonic() - started, rows)
+        counts = (rows, written, 0)
+        last = rows < limit  # a short chunk is the last one
+        current = commit(
+            self.conn,
+            current,
+            last_key,
+            counts,
+            timer.seconds_per_row,
+            lease_until,
+            last=last,
+        )
+        return Outcome(rows, written, 0, last_key, last), current

@@ -1,0 +1,1 @@
+"""Everything that differs between SQLite, MySQL/MariaDB and PostgreSQL, and opening them."""

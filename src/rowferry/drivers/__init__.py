@@ -1,0 +1,1 @@
+"""Fast paths into driver internals: PyMySQL rows, multi-row INSERTs, COPY."""

@@ -1,0 +1,1 @@
+"""Trips: the lease, the chunk loop, when to stop, and chunk sizing."""

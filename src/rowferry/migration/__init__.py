@@ -1,0 +1,1 @@
+"""What a migration is: its definition, its output shapes, its transform and its file."""

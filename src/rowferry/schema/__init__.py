@@ -1,0 +1,1 @@
+"""The real tables: read from the catalog and checked against a migration."""

@@ -1,0 +1,1 @@
+"""What rowferry keeps in the target database: progress, leases, quarantine and the cursor."""
