@@ -100,7 +100,7 @@ def build(
             python_version,
             platforms(python_version, architecture),
         )
-        shutil.copytree(Path(__file__).parent, root / "rowferry", ignore=_ignore)
+        shutil.copytree(Path(__file__).parents[1], root / "rowferry", ignore=_ignore)
         for path in sources:
             _copy(path, root)
         files, unzipped = _zip(root, output)
