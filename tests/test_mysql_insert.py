@@ -15,7 +15,7 @@ from sqlalchemy.dialects import mysql
 import rowferry
 from harness.databases import create_database, drop_database
 from rowferry import Migration
-from rowferry.dialects.base import MySQLDialect
+from rowferry.dialects.mysql import MySQLDialect
 from rowferry.drivers import mysql_insert
 from rowferry.state import quarantine
 

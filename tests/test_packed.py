@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from rowferry import HasMany, Migration, Target
 from rowferry.chunks import packed
 from rowferry.chunks.read import Chunk, ChunkReader, _RelationLoader
-from rowferry.dialects.base import dialect_for
 from rowferry.dialects.connect import create_engine
+from rowferry.dialects.lookup import dialect_for
 from rowferry.schema import resolve
 
 HAS_MYSQLCLIENT = importlib.util.find_spec("MySQLdb") is not None

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from rowferry.chunks.write import Prepare, Writer, _by_columns
-from rowferry.dialects.base import dialect_for
+from rowferry.dialects.lookup import dialect_for
 from rowferry.schema.resolve import TargetPlan
 
 

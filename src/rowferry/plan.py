@@ -18,8 +18,9 @@ from rowferry import defaults
 from rowferry.chunks import packed, pushdown
 from rowferry.chunks import read as reading
 from rowferry.chunks.read import chunk_select, lookup_match, relation_select
-from rowferry.dialects.base import Dialect, dialect_for
+from rowferry.dialects.base import Dialect
 from rowferry.dialects.connect import Bind, connect_both, describe
+from rowferry.dialects.lookup import dialect_for
 from rowferry.engine.sizing import ChunkSize
 from rowferry.errors import ConfigError
 from rowferry.migration import transform as transforming

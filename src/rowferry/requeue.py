@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from rowferry.chunks import read as reading
 from rowferry.chunks.python_path import ChunkProcessor
 from rowferry.chunks.write import Writer
-from rowferry.dialects.base import dialect_for
 from rowferry.dialects.connect import Bind, connect_both
 from rowferry.dialects.driver_errors import DriverErrors
+from rowferry.dialects.lookup import dialect_for
 from rowferry.errors import AlreadyRunning
 from rowferry.migration import transform
 from rowferry.migration.spec import Migration

@@ -32,8 +32,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import _Binary
 
 from rowferry.chunks.sql_documents import ordered_json_agg
-from rowferry.dialects.base import int_literals
 from rowferry.dialects.exact_types import declared
+from rowferry.dialects.mysql import int_literals
 from rowferry.migration.spec import Row
 from rowferry.schema.resolve import RelationPlan
 
@@ -80,7 +80,7 @@ class Packing:
         """The child rows whose lookup columns hold one of ``keys``, in the plain query's order.
 
         The statement is compiled once; each call writes its keys in: as integer literals where
-        they are all integers (see :func:`rowferry.dialects.base.int_literals`), else as
+        they are all integers (see :func:`rowferry.dialects.mysql.int_literals`), else as
         parameters."""
         single = len(self.rel.child_columns) == 1
         values = [k[0] for k in keys] if single else list(keys)

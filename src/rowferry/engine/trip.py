@@ -25,9 +25,9 @@ from rowferry.chunks.prefetch import Prefetcher
 from rowferry.chunks.python_path import ChunkProcessor, Outcome
 from rowferry.chunks.write import Writer
 from rowferry.dialects import fidelity
-from rowferry.dialects.base import dialect_for
 from rowferry.dialects.connect import describe
 from rowferry.dialects.driver_errors import DriverErrors
+from rowferry.dialects.lookup import dialect_for
 from rowferry.engine import gc_tuning
 from rowferry.engine.budget import Budget
 from rowferry.engine.results import ChunkDone, RunResult

@@ -28,9 +28,9 @@ import sqlalchemy as sa
 from rowferry import defaults
 from rowferry.chunks import read as reading
 from rowferry.chunks.read import chunk_select, readable
-from rowferry.dialects.base import dialect_for
 from rowferry.dialects.connect import Bind, connect_both, describe
 from rowferry.dialects.driver_errors import DriverErrors
+from rowferry.dialects.lookup import dialect_for
 from rowferry.engine import gc_tuning
 from rowferry.errors import ConfigError
 from rowferry.migration import transform as transforming

@@ -1,0 +1,110 @@
+"""PostgreSQL: COPY for writes, ``= ANY(array)`` for lookups, SQLSTATEs for retries."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from rowferry.dialects.base import Dialect
+from rowferry.migration.spec import OnConflict
+
+
+class PostgreSQLDialect(Dialect):
+    """PostgreSQL: rows go in with COPY (straight in, or through a staging table for upserts)."""
+
+    name = "postgresql"
+    max_params = 30_000
+    time_zones = True
+    _scan = re.compile(r"Seq Scan on (\"[^\"]+\"|\S+)")
+    #: serialization failure, deadlock, lock timeout, admin/crash shutdown, connection exceptions
+    transient_states: ClassVar[tuple[str, ...]] = (
+        "40001",
+        "40P01",
+        "55P03",
+        "57P01",
+        "57P02",
+        "57P03",
+        "08",
+    )
+
+    def is_transient(self, exc: sa.exc.DBAPIError) -> bool:
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        lost = state == "" and isinstance(exc, sa.exc.OperationalError)
+        return super().is_transient(exc) or lost or state.startswith(self.transient_states)
+
+    def in_list(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
+        """``column = ANY(%s)`` with one array parameter: planned and parsed once, where an
+        ``IN`` list of a thousand parameters costs milliseconds per query on both sides."""
+        array = sa.bindparam(None, values, type_=postgresql.ARRAY(column.type))
+        return column == sa.any_(array)
+
+    def write_rows(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        unique_key: Sequence[str],
+        on: OnConflict,
+    ) -> int:
+        """COPY through psycopg's own cursor; its errors are wrapped like SQLAlchemy's own."""
+        import psycopg
+
+        if not conn.in_transaction():  # so that conn.commit()/rollback() reach the driver
+            conn.begin()
+        try:
+            return self._copy_rows(conn, table, columns, rows, unique_key, on)
+        except psycopg.Error as exc:
+            sql = f"COPY {self.table_name(table)} ..."
+            raise sa.exc.DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
+
+    def _copy_rows(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        unique_key: Sequence[str],
+        on: OnConflict,
+    ) -> int:
+        from rowferry.drivers import pg_copy  # the PostgreSQL writer, loaded for PostgreSQL only
+
+        cols = ", ".join(self.quote(c) for c in columns)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        binary = pg_copy.binary_types(table, columns, rows)
+        if on == "error":  # straight in: a duplicate key fails the whole COPY, as it should
+            pg_copy.copy(cursor, self.table_name(table), cols, binary, rows)
+            return len(rows)
+        digest = hashlib.sha1(f"{self.table_name(table)}({cols})".encode()).hexdigest()[:16]
+        stage = f"rowferry_stage_{digest}"
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+            f"SELECT {cols} FROM {self.table_name(table)} WITH NO DATA"
+        )
+        pg_copy.copy(cursor, stage, cols, binary, rows)
+        clause = self.conflict_clause(columns, unique_key, on)
+        cursor.execute(
+            f"INSERT INTO {self.table_name(table)} ({cols}) SELECT {cols} FROM {stage}{clause}"
+        )
+        return int(max(cursor.rowcount, 0))
+
+    def describe_write(
+        self, table: sa.Table, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
+    ) -> str:
+        cols = ", ".join(self.quote(c) for c in columns)
+        if on == "error":
+            return f"COPY {self.table_name(table)} ({cols}) FROM STDIN  -- every row of the chunk"
+        clause = self.conflict_clause(columns, unique_key, on)
+        return (
+            f"COPY rowferry_stage_<hash> ({cols}) FROM STDIN  -- every row of the chunk\n"
+            f"INSERT INTO {self.table_name(table)} ({cols}) "
+            f"SELECT {cols} FROM rowferry_stage_<hash>{clause}"
+        )
+
+    def full_scans(self, plan: Sequence[str]) -> list[str]:
+        return [m.group(1).strip('"') for line in plan for m in [self._scan.search(line)] if m]

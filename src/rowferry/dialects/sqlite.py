@@ -1,0 +1,49 @@
+"""SQLite: one file, ``?`` parameters, any value in any column, and dates held as text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from rowferry.dialects.base import Dialect
+from rowferry.dialects.exact_types import Stored
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    max_params = 30_000
+    explain_prefix = "EXPLAIN QUERY PLAN "
+    _scan = re.compile(r"\bSCAN (?:TABLE )?(\"[^\"]+\"|\S+)(?! USING (?:COVERING )?INDEX)")
+    unheld_floats = ()  # NaN is stored as NULL
+    holds_any_value = True
+
+    def rounds_numbers(self, kind: sa.types.TypeEngine[Any]) -> bool:
+        """Columns of numeric, integer or real affinity (SQLAlchemy's numbers, JSON, and
+        types it does not know) turn numeric text into integers or doubles."""
+        return isinstance(kind, sa.Numeric | sa.Integer | sa.JSON | sa.types.NullType)
+
+    def json_text(self, column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+        """As SQLite holds it: JSON text, or the integer or double its numeric affinity made of
+        a bare JSON number (as text, a double would be cut to 15 digits)."""
+        return sa.type_coerce(column, Stored(column.type))
+
+    def keeps_text(self, kind: sa.types.TypeEngine[Any]) -> bool:
+        """Dates and times: SQLite holds them as text (a key read as stored is such text)."""
+        return isinstance(kind, sa.Date | sa.DateTime | sa.Time)
+
+    def placeholder(self) -> str:
+        return "?"
+
+    def is_transient(self, exc: sa.exc.DBAPIError) -> bool:
+        return super().is_transient(exc) or "database is locked" in str(exc.orig)
+
+    def full_scans(self, plan: Sequence[str]) -> list[str]:
+        found = []
+        for line in plan:
+            match = self._scan.search(line)
+            if match and "USING" not in line[match.end() :]:
+                found.append(match.group(1).strip('"'))
+        return found
