@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
+from rowferry.errors import ConfigError
 from rowferry.migration.spec import OnConflict
 
 
@@ -121,3 +122,20 @@ class Dialect:
         """A JSON column read as its text, unparsed: parsed, a JSON ``null`` would be SQL NULL,
         a bare JSON string JSON text, and PostgreSQL's jsonb numbers floats."""
         return sa.cast(column, sa.Text)
+
+    # -- health readings (the gates of rowferry.engine.throttle) ---------------------------
+
+    def replica_lag(self, conn: sa.Connection) -> float | None:
+        """Seconds this server, a replica, is behind its primary; None while it cannot tell
+        (replication stopped), which the gate counts as over its limit."""
+        raise ConfigError(f"replica lag is not measured on {self.sa_dialect.name}")
+
+    def threads_running_sql(self) -> str:
+        """The statement that reads how many statements the server is running now. Asked
+        before connecting, so a database that does not measure it is refused without one."""
+        raise ConfigError(f"running threads are not measured on {self.sa_dialect.name}")
+
+    def history_length_sql(self) -> str:
+        """The statement that reads InnoDB's history list length (undo records not yet
+        purged). Asked before connecting, like :meth:`threads_running_sql`."""
+        raise ConfigError("the history list length is InnoDB's: MySQL and MariaDB only")

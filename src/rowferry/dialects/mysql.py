@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 
 from rowferry.dialects.base import Dialect
+from rowferry.errors import ConfigError
 from rowferry.migration.spec import OnConflict
 
 
@@ -108,3 +109,24 @@ class MySQLDialect(Dialect):
             if fields.get("type") in ("ALL", "index") and not table.startswith("<"):
                 found.append(table)
         return found
+
+    def replica_lag(self, conn: sa.Connection) -> float | None:
+        """``Seconds_Behind_Master``, NULL while either replication thread is stopped."""
+        status = conn.exec_driver_sql("SHOW SLAVE STATUS").mappings().first()
+        if status is None:
+            where = conn.engine.url.render_as_string(hide_password=True)
+            raise ConfigError(f"{where} is not a replica")
+        seconds = status["Seconds_Behind_Master"]
+        return None if seconds is None else float(seconds)
+
+    def threads_running_sql(self) -> str:
+        return (
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+            "WHERE VARIABLE_NAME = 'THREADS_RUNNING'"
+        )
+
+    def history_length_sql(self) -> str:
+        return (
+            "SELECT `count` FROM information_schema.INNODB_METRICS "
+            "WHERE name = 'trx_rseg_history_len'"
+        )

@@ -11,7 +11,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from rowferry.dialects.base import Dialect
+from rowferry.errors import ConfigError
 from rowferry.migration.spec import OnConflict
+
+#: a standby that has replayed all it received is not behind, however old its last replayed
+#: transaction; otherwise it is as far behind as that transaction is old
+_LAG = """
+SELECT pg_is_in_recovery(),
+       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())
+       END
+"""
 
 
 class PostgreSQLDialect(Dialect):
@@ -108,3 +118,18 @@ class PostgreSQLDialect(Dialect):
 
     def full_scans(self, plan: Sequence[str]) -> list[str]:
         return [m.group(1).strip('"') for line in plan for m in [self._scan.search(line)] if m]
+
+    def replica_lag(self, conn: sa.Connection) -> float | None:
+        """A standby's replay delay (see ``_LAG``)."""
+        standby, seconds = conn.exec_driver_sql(_LAG).one()
+        if not standby:
+            where = conn.engine.url.render_as_string(hide_password=True)
+            raise ConfigError(f"{where} is not a standby")
+        return None if seconds is None else float(seconds)
+
+    def threads_running_sql(self) -> str:
+        """Active backends, this connection's own not counted."""
+        return (
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE state = 'active' AND pid <> pg_backend_pid()"
+        )

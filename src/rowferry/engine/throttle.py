@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from rowferry.dialects.lookup import dialect_for
 from rowferry.errors import ConfigError
 
 #: the longest single pause between two readings of the gates
@@ -58,14 +59,10 @@ def _scalar(engine: sa.Engine, sql: str) -> Any:
         return conn.exec_driver_sql(sql).scalar()
 
 
-def _backend(engine: sa.Engine) -> str:
-    name = engine.dialect.name
-    return "mysql" if name in ("mysql", "mariadb") else name
-
-
 @dataclass
 class ReplicaLag:
-    """Seconds a replica is behind its primary, read on the replica."""
+    """Seconds a replica is behind its primary, read on the replica
+    (:meth:`rowferry.dialects.base.Dialect.replica_lag`)."""
 
     engine: sa.Engine
     limit: float
@@ -73,44 +70,7 @@ class ReplicaLag:
 
     def read(self) -> float | None:
         with self.engine.connect() as conn:
-            if _backend(self.engine) == "mysql":
-                return _mysql_lag(conn, self.engine)
-            if _backend(self.engine) == "postgresql":
-                return _postgresql_lag(conn, self.engine)
-        raise ConfigError(f"replica lag is not measured on {self.engine.dialect.name}")
-
-
-def _mysql_lag(conn: sa.Connection, engine: sa.Engine) -> float | None:
-    status = conn.exec_driver_sql("SHOW SLAVE STATUS").mappings().first()
-    if status is None:
-        raise ConfigError(f"{engine.url.render_as_string(hide_password=True)} is not a replica")
-    seconds = status["Seconds_Behind_Master"]  # NULL while either replication thread stops
-    return None if seconds is None else float(seconds)
-
-
-#: a standby that has replayed all it received is not behind, however old its last replayed
-#: transaction; otherwise it is as far behind as that transaction is old
-_PG_LAG = """
-SELECT pg_is_in_recovery(),
-       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-            ELSE EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())
-       END
-"""
-
-
-def _postgresql_lag(conn: sa.Connection, engine: sa.Engine) -> float | None:
-    standby, seconds = conn.exec_driver_sql(_PG_LAG).one()
-    if not standby:
-        raise ConfigError(f"{engine.url.render_as_string(hide_password=True)} is not a standby")
-    return None if seconds is None else float(seconds)
-
-
-_THREADS_RUNNING = {
-    "mysql": "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
-    "WHERE VARIABLE_NAME = 'THREADS_RUNNING'",
-    "postgresql": "SELECT count(*) FROM pg_stat_activity "
-    "WHERE state = 'active' AND pid <> pg_backend_pid()",
-}
+            return dialect_for(self.engine).replica_lag(conn)
 
 
 @dataclass
@@ -123,10 +83,7 @@ class ThreadsRunning:
     name: str = "threads running"
 
     def read(self) -> float | None:
-        sql = _THREADS_RUNNING.get(_backend(self.engine))
-        if sql is None:
-            raise ConfigError(f"running threads are not measured on {self.engine.dialect.name}")
-        value = _scalar(self.engine, sql)
+        value = _scalar(self.engine, dialect_for(self.engine).threads_running_sql())
         return None if value is None else float(value)
 
 
@@ -140,13 +97,7 @@ class HistoryLength:
     name: str = "history list length"
 
     def read(self) -> float | None:
-        if _backend(self.engine) != "mysql":
-            raise ConfigError("the history list length is InnoDB's: MySQL and MariaDB only")
-        value = _scalar(
-            self.engine,
-            "SELECT `count` FROM information_schema.INNODB_METRICS "
-            "WHERE name = 'trx_rseg_history_len'",
-        )
+        value = _scalar(self.engine, dialect_for(self.engine).history_length_sql())
         return None if value is None else float(value)
 
 
