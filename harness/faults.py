@@ -203,8 +203,8 @@ class Inspector:
     def __init__(self, url: str, migration: Migration = MIGRATION) -> None:
         self.url = url
         self.name = migration.name
-        self.table = migration.target_spec.table
-        self.key = migration.target_spec.unique_key[0]  # type: ignore[index]
+        self.table = migration.target.table
+        self.key = migration.target.unique_key[0]
         # One snapshot for the count and the state row: a trip killed just after sending its
         # COMMIT is committed by the server a moment later, and two READ COMMITTED statements
         # (PostgreSQL's default) could see the chunk's checkpoint but not its rows.

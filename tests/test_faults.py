@@ -108,7 +108,7 @@ def test_a_trip_stalled_inside_a_chunk_past_its_lease_stops_when_its_writes_meet
 def test_a_trip_stalled_inside_a_chunk_that_overwrites_is_fenced_at_its_checkpoint(
     workload: str,
 ) -> None:
-    target = dataclasses.replace(faults.MIGRATION.target_spec, on_conflict="update")
+    target = dataclasses.replace(faults.MIGRATION.target, on_conflict="update")
     overwriting = dataclasses.replace(faults.MIGRATION, target=target)
 
     stall = faults.stall_past_lease(

@@ -10,6 +10,7 @@ with the target's reason; they are not listed here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -173,13 +174,13 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def copied_columns(migration: Migration, source: sa.Table) -> dict[str, str]:
+def copied_columns(migration: Migration, source: sa.Table) -> Mapping[str, str]:
     """``{target column: source column}`` of the columns copied as they are."""
     shape = migration.transform
     if shape is None:
         return {c: c for c in source.c.keys()}  # noqa: SIM118
     if isinstance(shape, Copy | Snapshot):
-        return dict(shape.columns)
+        return shape.columns
     return {}
 
 

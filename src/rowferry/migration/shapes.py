@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +41,10 @@ def bind(migration: Migration, table: sa.Table) -> Migration:
     return replace(migration, transform=shape.reading_json_text(json_columns))
 
 
+#: the default of an omitted ``columns`` (read-only, so that no call can change it)
+_NO_COLUMNS: Mapping[str, str] = MappingProxyType({})
+
+
 def _mapping(value: Mapping[str, str], what: str) -> dict[str, str]:
     mapping = dict(value)
     for target, source in mapping.items():
@@ -48,14 +53,14 @@ def _mapping(value: Mapping[str, str], what: str) -> dict[str, str]:
     return mapping
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Copy:
     """Copy root columns into target columns of other names: ``{target column: source column}``."""
 
-    columns: Mapping[str, str]
+    columns: dict[str, str]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "columns", _mapping(self.columns, "Copy"))
+    def __init__(self, columns: Mapping[str, str]) -> None:
+        object.__setattr__(self, "columns", _mapping(columns, "Copy"))
         if not self.columns:
             raise ConfigError("Copy(columns=...) needs at least one column")
 
@@ -63,19 +68,21 @@ class Copy:
         return {target: row[source] for target, source in self.columns.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Snapshot:
     """One target row per root row: ``columns`` copied from the root row, and ``document``, a
     JSON document of the root row with its related rows (``{**row, **related}``, relations of
     relations nested the same way)."""
 
     document: str
-    columns: Mapping[str, str] = field(default_factory=dict)
+    columns: dict[str, str]
     #: root columns that are JSON, read as their text (set by :func:`bind`)
-    _json: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+    _json: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "columns", _mapping(self.columns, "Snapshot"))
+    def __init__(self, document: str, columns: Mapping[str, str] = _NO_COLUMNS) -> None:
+        object.__setattr__(self, "columns", _mapping(columns, "Snapshot"))
+        object.__setattr__(self, "document", document)
+        object.__setattr__(self, "_json", frozenset())
         if not isinstance(self.document, str) or not self.document:
             raise ConfigError("Snapshot(document=...) names the target column of the document")
         if self.document in self.columns:

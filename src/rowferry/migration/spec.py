@@ -2,13 +2,19 @@
 
 These objects only describe; they touch no database. :mod:`rowferry.schema.resolve` checks them
 against the real tables before anything is written.
+
+Each class takes its arguments in the forms a migration file may write them (one column name,
+several or none; a mapping or nothing; a target's table name alone) and holds them in one form,
+the one its attributes declare: columns as a tuple of names, mappings as dicts, a
+:class:`Migration`'s target as a :class:`Target`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
 from rowferry.errors import ConfigError
@@ -22,9 +28,11 @@ ON_CONFLICT_POLICIES: tuple[OnConflict, ...] = ("error", "skip", "update")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,189}$")
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+#: the default of an omitted mapping argument (read-only, so that no call can change it)
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
-def column_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
+def _column_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
     """Columns as a spec may name them (one name, several, or none) as a tuple."""
     if value is None:
         return ()
@@ -41,50 +49,77 @@ def _relations(value: Mapping[str, Relation] | None) -> dict[str, Relation]:
     return relations
 
 
-@dataclass(frozen=True)
+def _freeze(spec: object, **values: object) -> None:
+    """Set the fields of the frozen ``spec`` from its own ``__init__``, once."""
+    for name, value in values.items():
+        object.__setattr__(spec, name, value)
+
+
+@dataclass(frozen=True, init=False)
 class BelongsTo:
     """The one row of ``table`` that the parent row points at (``parent.foreign_key``).
 
-    ``references`` names the column(s) of ``table`` pointed at; the default is its primary key.
+    ``references`` names the column(s) of ``table`` pointed at; empty means its primary key.
     The related value is a row (a dict), or ``None`` when the foreign key is NULL or dangling.
     """
 
     table: str
-    foreign_key: str | Sequence[str]
-    references: str | Sequence[str] | None = None
-    relations: Mapping[str, Relation] = field(default_factory=dict)
+    foreign_key: tuple[str, ...]
+    references: tuple[str, ...]
+    relations: dict[str, Relation]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "foreign_key", column_names(self.foreign_key))
-        object.__setattr__(self, "references", column_names(self.references))
-        object.__setattr__(self, "relations", _relations(self.relations))
+    def __init__(
+        self,
+        table: str,
+        foreign_key: str | Sequence[str],
+        references: str | Sequence[str] | None = None,
+        relations: Mapping[str, Relation] = _NOTHING,
+    ) -> None:
+        _freeze(
+            self,
+            table=table,
+            foreign_key=_column_names(foreign_key),
+            references=_column_names(references),
+            relations=_relations(relations),
+        )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class HasMany:
     """The rows of ``table`` whose ``foreign_key`` points at the parent row, as a list.
 
-    ``references`` names the parent's column(s) pointed at (default: the parent's key);
-    ``order_by`` orders the list (default: the table's primary key).
+    ``references`` names the parent's column(s) pointed at (empty: the parent's key);
+    ``order_by`` orders the list (empty: the table's primary key).
     """
 
     table: str
-    foreign_key: str | Sequence[str]
-    references: str | Sequence[str] | None = None
-    order_by: str | Sequence[str] | None = None
-    relations: Mapping[str, Relation] = field(default_factory=dict)
+    foreign_key: tuple[str, ...]
+    references: tuple[str, ...]
+    order_by: tuple[str, ...]
+    relations: dict[str, Relation]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "foreign_key", column_names(self.foreign_key))
-        object.__setattr__(self, "references", column_names(self.references))
-        object.__setattr__(self, "order_by", column_names(self.order_by))
-        object.__setattr__(self, "relations", _relations(self.relations))
+    def __init__(
+        self,
+        table: str,
+        foreign_key: str | Sequence[str],
+        references: str | Sequence[str] | None = None,
+        order_by: str | Sequence[str] | None = None,
+        relations: Mapping[str, Relation] = _NOTHING,
+    ) -> None:
+        _freeze(
+            self,
+            table=table,
+            foreign_key=_column_names(foreign_key),
+            references=_column_names(references),
+            order_by=_column_names(order_by),
+            relations=_relations(relations),
+        )
 
 
 Relation: TypeAlias = BelongsTo | HasMany
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Target:
     """Where rows go: a table, its unique key, and what to do when a row with that key exists.
 
@@ -93,18 +128,29 @@ class Target:
 
     ``source_key`` names the target column(s) holding the root row's key (in the order of the
     migration's key), which ``rowferry verify`` uses to match target rows with source rows.
-    Default: the source key's own names for a plain copy; with a transform, ``unique_key`` when
-    it has as many columns as the source key.
+    When it is empty: the source key's own names for a plain copy; with a transform,
+    ``unique_key`` when it has as many columns as the source key.
     """
 
     table: str
-    unique_key: str | Sequence[str] | None = None
-    on_conflict: OnConflict = "error"
-    source_key: str | Sequence[str] | None = None
+    unique_key: tuple[str, ...]
+    on_conflict: OnConflict
+    source_key: tuple[str, ...]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "unique_key", column_names(self.unique_key))
-        object.__setattr__(self, "source_key", column_names(self.source_key))
+    def __init__(
+        self,
+        table: str,
+        unique_key: str | Sequence[str] | None = None,
+        on_conflict: OnConflict = "error",
+        source_key: str | Sequence[str] | None = None,
+    ) -> None:
+        _freeze(
+            self,
+            table=table,
+            unique_key=_column_names(unique_key),
+            on_conflict=on_conflict,
+            source_key=_column_names(source_key),
+        )
         if self.on_conflict not in ON_CONFLICT_POLICIES:
             raise ConfigError(
                 f"target {self.table!r}: on_conflict must be one of {ON_CONFLICT_POLICIES}, "
@@ -116,11 +162,11 @@ class Target:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Migration:
     """One migration: rows of ``source`` (with ``relations``), through ``transform``, to ``target``.
 
-    ``key`` orders the chunks and must be unique and non-null (default: the primary key).
+    ``key`` orders the chunks and must be unique and non-null (empty: the primary key).
     ``where`` is a SQL condition on the source table; its ``:name`` parameters come from
     ``params`` and are always bound (lists and tuples expand to ``IN`` lists).
     Without ``transform`` the source columns are copied as they are.
@@ -132,25 +178,43 @@ class Migration:
 
     name: str
     source: str
-    target: Target | str
-    key: str | Sequence[str] | None = None
-    where: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    relations: Mapping[str, Relation] = field(default_factory=dict)
-    transform: Transform | None = None
-    pushdown: bool = False
+    target: Target
+    key: tuple[str, ...]
+    where: str | None
+    params: dict[str, Any]
+    relations: dict[str, Relation]
+    transform: Transform | None
+    pushdown: bool
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        target: Target | str,
+        key: str | Sequence[str] | None = None,
+        where: str | None = None,
+        params: Mapping[str, Any] = _NOTHING,
+        relations: Mapping[str, Relation] = _NOTHING,
+        transform: Transform | None = None,
+        pushdown: bool = False,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigError(
-                f"migration name {self.name!r} is not valid: use 1 to 190 letters, digits, "
+                f"migration name {name!r} is not valid: use 1 to 190 letters, digits, "
                 "'_', '-', '.' or ':', starting with a letter or digit"
             )
-        if isinstance(self.target, str):
-            object.__setattr__(self, "target", Target(self.target))
-        object.__setattr__(self, "key", column_names(self.key))
-        object.__setattr__(self, "params", dict(self.params))
-        object.__setattr__(self, "relations", _relations(self.relations))
+        _freeze(
+            self,
+            name=name,
+            source=source,
+            target=Target(target) if isinstance(target, str) else target,
+            key=_column_names(key),
+            where=where,
+            params=dict(params),
+            relations=_relations(relations),
+            transform=transform,
+            pushdown=pushdown,
+        )
         if self.transform is not None and not callable(self.transform):
             raise ConfigError(f"migration {self.name!r}: transform must be a function")
         if self.relations and self.transform is None:
@@ -170,12 +234,3 @@ class Migration:
                 f"migration {self.name!r}: where uses :{', :'.join(missing)} but params does "
                 f"not give a value; add params={{{example}}} to the Migration"
             )
-
-    @property
-    def target_spec(self) -> Target:
-        assert isinstance(self.target, Target)
-        return self.target
-
-    @property
-    def key_columns(self) -> tuple[str, ...]:
-        return column_names(self.key)

@@ -19,14 +19,7 @@ from rowferry.dialects import exact_types
 from rowferry.dialects.connect import describe, mask_secrets
 from rowferry.errors import ConfigError, SchemaError
 from rowferry.migration import filters
-from rowferry.migration.spec import (
-    BelongsTo,
-    HasMany,
-    Migration,
-    OnConflict,
-    Relation,
-    column_names,
-)
+from rowferry.migration.spec import BelongsTo, HasMany, Migration, OnConflict, Relation
 from rowferry.schema import catalog
 
 
@@ -212,7 +205,7 @@ def resolve(
     shared = _Reflector(src) if src is dst else None
     if shared is not None:
         shared.prefetch(
-            [migration.source, *_relation_tables(migration.relations), migration.target_spec.table]
+            [migration.source, *_relation_tables(migration.relations), migration.target.table]
         )
     source = resolve_source(src, migration, shared)
     target = resolve_target(dst, migration, [c.name for c in source.key], shared)
@@ -228,7 +221,7 @@ def resolve_source(
         reflect.prefetch([migration.source, *_relation_tables(migration.relations)])
     table = reflect.table(migration.source)
     role = f"migration {migration.name!r}, source {migration.source!r}"
-    key_names = migration.key_columns or _primary_key(table, role)
+    key_names = migration.key or _primary_key(table, role)
     key = tuple(reflect.column(table, name, f"{role} key") for name in key_names)
     _check_key(reflect, table, key, role)
     if conn.dialect.name == "sqlite":
@@ -330,11 +323,10 @@ def _resolve_relation(
 ) -> RelationPlan:
     where = f"{role}, relation {name!r}"
     table = reflect.table(rel.table)
-    fk, refs = column_names(rel.foreign_key), column_names(rel.references)
     if isinstance(rel, BelongsTo):
-        parent_cols, child_cols = fk, refs or _primary_key(table, where)
+        parent_cols, child_cols = rel.foreign_key, rel.references or _primary_key(table, where)
     else:
-        parent_cols, child_cols = refs or parent_key, fk
+        parent_cols, child_cols = rel.references or parent_key, rel.foreign_key
     if len(parent_cols) != len(child_cols):
         raise ConfigError(f"{where}: {parent_cols} and {child_cols} have different lengths")
     for col in parent_cols:
@@ -343,7 +335,7 @@ def _resolve_relation(
         reflect.column(table, col, where)
     order_by: tuple[sa.ColumnElement[Any], ...] = ()
     if isinstance(rel, HasMany):
-        names = column_names(rel.order_by) or tuple(c.name for c in table.primary_key.columns)
+        names = rel.order_by or tuple(c.name for c in table.primary_key.columns)
         order_by = tuple(reflect.column(table, c, f"{where} order_by") for c in names)
     key = tuple(c.name for c in table.primary_key.columns)
     children = _resolve_relations(reflect, table, key, rel.relations, where)
@@ -392,13 +384,13 @@ def resolve_target(
 ) -> TargetPlan:
     """Reflect and check the target table, its unique key and the columns holding the
     source key (``source_key`` are the names of the source's key columns)."""
-    spec = migration.target_spec
+    spec = migration.target
     if reflect is None:  # another database than the source's
         reflect = _Reflector(conn)
         reflect.prefetch([spec.table])
     role = f"migration {migration.name!r}, target {spec.table!r}"
     table = reflect.table(spec.table)
-    unique_key = column_names(spec.unique_key)
+    unique_key = spec.unique_key
     for name in unique_key:
         reflect.column(table, name, f"{role} unique_key")
     if unique_key and set(unique_key) not in reflect.unique_sets(table):
@@ -415,7 +407,7 @@ def resolve_target(
 def _source_key_columns(
     migration: Migration, unique_key: tuple[str, ...], source_key: Sequence[str]
 ) -> tuple[str, ...]:
-    declared = column_names(migration.target_spec.source_key)
+    declared = migration.target.source_key
     if declared:
         if len(declared) != len(source_key):
             raise ConfigError(
