@@ -25,8 +25,8 @@ from rowferry import (
     Snapshot,
     Target,
 )
-from rowferry.chunks.pushdown import reads_without_locks
 from rowferry.demo import order_history
+from rowferry.dialects.mysql import binlog_allows_consistent_reads
 from rowferry.plan import plan
 from rowferry.state import quarantine
 
@@ -790,4 +790,4 @@ def test_read_committed_chunks_only_where_binary_logging_allows_them(
 ) -> None:
     """InnoDB refuses a READ COMMITTED INSERT ... SELECT under statement-based binary logging
     (error 1665); this server logs nothing, so the rule is checked on its own here."""
-    assert reads_without_locks(log_bin, binlog_format) is allowed
+    assert binlog_allows_consistent_reads(log_bin, binlog_format) is allowed

@@ -98,7 +98,8 @@ def plan(
             chunks_left=math.ceil(left / chunk_size),
         )
         pushdown.check_shape(migration, source_plan, target_plan)
-        why = pushdown.reasons(migration, source_plan, src, dst, dialect_for(dst).name)
+        dialect = dialect_for(dst)
+        why = pushdown.reasons(migration, source_plan, src, dst, dialect)
         if migration.pushdown and why:
             raise ConfigError(
                 f"migration {migration.name!r} asks for pushdown, but " + "; ".join(why)
@@ -106,11 +107,9 @@ def plan(
         if migration.pushdown:
             report.pushdown = (
                 "on: the database builds each chunk's rows with INSERT ... SELECT; "
-                + pushdown.locking(src, dialect_for(dst).name)
+                + dialect.pushdown_locking(src)
             )
-            statements = pushdown.ChunkStatements(
-                migration, source_plan, target_plan, dialect_for(dst).name
-            )
+            statements = pushdown.ChunkStatements(migration, source_plan, target_plan, dialect)
             _explain_pushdown(src, statements, after, chunk_size, report)
         else:
             report.pushdown = (

@@ -31,9 +31,9 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import _Binary
 
-from rowferry.chunks.sql_documents import ordered_json_agg
 from rowferry.dialects.exact_types import declared
 from rowferry.dialects.mysql import int_literals
+from rowferry.dialects.sql_documents import ordered_json_agg
 from rowferry.migration.spec import Row
 from rowferry.schema.resolve import RelationPlan
 

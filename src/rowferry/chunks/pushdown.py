@@ -8,9 +8,9 @@ Per chunk, on the one connection (source and target are the same database):
 2. ``INSERT INTO target (...) SELECT <columns, document> FROM root WHERE key >= :first AND
    key <= :last AND <filter>`` with the conflict policy's clause (the same statement for every
    chunk, so it is compiled once, and an index range of the root's key for the first chunk
-   too); the document is built by
-   :mod:`rowferry.chunks.sql_documents` with one correlated subquery per relation, so the statement
-   is driven from the root's key range on every database;
+   too); the document is built by :mod:`rowferry.dialects.sql_documents` with one correlated
+   subquery per relation, so the statement is driven from the root's key range on every
+   database;
 3. the checkpoint (compare-and-set), then COMMIT, as on the Python path.
 
 On MySQL/MariaDB each chunk's transaction is READ COMMITTED (``SET TRANSACTION``, for that
@@ -42,12 +42,11 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from rowferry import defaults
 from rowferry.chunks.python_path import ChunkProcessor, Outcome, commit
 from rowferry.chunks.read import chunk_select
-from rowferry.chunks.sql_documents import SqlDocuments, unsupported
+from rowferry.dialects.base import Dialect
 from rowferry.engine import failpoints
 from rowferry.engine.stops import ChunkTimer
 from rowferry.errors import ConfigError, SchemaError
@@ -87,7 +86,7 @@ def reasons(
     source: SourcePlan,
     src: sa.Connection,
     dst: sa.Connection,
-    dialect: str,
+    dialect: Dialect,
 ) -> list[str]:
     """Why this migration cannot run pushed down; empty when it can."""
     found = []
@@ -101,7 +100,7 @@ def reasons(
         found.append("source and target are different databases")
     if isinstance(shape, Snapshot):
         columns = [*source.table.c, *_relation_columns(source.relations)]
-        bad = unsupported(dialect, columns)
+        bad = dialect.sql_documents().unsupported(columns)
         if bad:
             found.append(f"these columns cannot be rendered in SQL exactly: {', '.join(bad)}")
     return found
@@ -112,33 +111,6 @@ def _relation_columns(relations: tuple[RelationPlan, ...]) -> list[sa.Column[Any
     for rel in relations:
         found += [*rel.table.c, *_relation_columns(rel.children)]
     return found
-
-
-def reads_without_locks(log_bin: Any, binlog_format: Any) -> bool:
-    """Whether InnoDB lets a READ COMMITTED ``INSERT ... SELECT`` read its source without locks:
-    not under statement-based binary logging (it refuses the statement there)."""
-    logging = str(log_bin).upper() in ("1", "ON")  # MariaDB and MySQL say 1; allow ON
-    return not logging or str(binlog_format).upper() != "STATEMENT"
-
-
-def mysql_reads_without_locks(conn: sa.Connection) -> bool:
-    """:func:`reads_without_locks` for this MySQL/MariaDB server connection's binary logging."""
-    binlog = conn.exec_driver_sql("SELECT @@log_bin, @@session.binlog_format")
-    return reads_without_locks(*binlog.one())
-
-
-def locking(conn: sa.Connection, dialect: str) -> str:
-    """What a pushed-down chunk locks in the source, for ``plan``."""
-    if dialect == "postgresql":
-        return "no source rows are locked (plain reads)"
-    if dialect != "mysql":  # SQLite locks the database, not rows, for any write
-        return "no row locks; other writers of the database wait for each chunk's commit"
-    if mysql_reads_without_locks(conn):
-        return "each chunk runs READ COMMITTED: no source rows are locked"
-    return (
-        "statement-based binary logging: each chunk holds shared locks on the source rows it "
-        "reads until it commits"
-    )
 
 
 class Bounds(NamedTuple):
@@ -157,7 +129,9 @@ class ChunkStatements:
     #: the subqueries of these statements (an EXPLAIN may show them read whole: they are small)
     derived = frozenset({CHUNK_ALIAS})
 
-    def __init__(self, migration: Migration, source: SourcePlan, target: TargetPlan, dialect: str):
+    def __init__(
+        self, migration: Migration, source: SourcePlan, target: TargetPlan, dialect: Dialect
+    ):
         self.migration = migration
         self.source, self.target = source, target
         self.dialect = dialect
@@ -172,17 +146,11 @@ class ChunkStatements:
         columns = list(shape.columns)
         values: list[sa.ColumnElement[Any]] = [root.c[s] for s in shape.columns.values()]
         if isinstance(shape, Snapshot):
-            document = SqlDocuments(self.dialect).document(root, self.source.relations)
+            document = self.dialect.sql_documents().document(root, self.source.relations)
             columns.append(shape.document)
-            values.append(self._as_column_type(document, shape.document))
+            kind = self.target.table.c[shape.document].type
+            values.append(self.dialect.document_as(document, kind))
         return columns, values
-
-    def _as_column_type(self, document: sa.ColumnElement[Any], column: str) -> Any:
-        """PostgreSQL builds ``json`` (``jsonb`` past 50 pairs): cast it to the target column's
-        type (``jsonb``, ``json`` or text), which an INSERT does not do by itself."""
-        if self.dialect != "postgresql":
-            return document
-        return sa.cast(document, self.target.table.c[column].type)
 
     def keys(self, after: cursor.Key | None, limit: int) -> sa.Select[Any]:
         return chunk_select(self.source, after, limit, columns=self.source.key)
@@ -202,13 +170,8 @@ class ChunkStatements:
 
     def _bounds_aggregate(self) -> bool:
         """Whether the chunk's bounds are read as ``MIN``/``MAX`` of its keys: a key of one
-        column, of a type the database has them for (PostgreSQL has none for ``uuid``,
-        ``bytea`` or ``boolean``)."""
-        if len(self.source.key) > 1:
-            return False
-        kind = self.source.key[0].type
-        unordered = (sa.Uuid, sa.LargeBinary, sa.Boolean)
-        return self.dialect != "postgresql" or not isinstance(kind, unordered)
+        column, of a type the database has them for (:meth:`Dialect.has_min_max`)."""
+        return len(self.source.key) == 1 and self.dialect.has_min_max(self.source.key[0].type)
 
     def read_end(
         self, conn: sa.Connection, after: cursor.Key | None, limit: int, *, jit_off: bool = False
@@ -238,25 +201,9 @@ class ChunkStatements:
         select = sa.select(*self.values).where(cursor.from_(key, first), cursor.up_to(key, last))
         if self.source.where is not None:
             select = select.where(self.source.where)
-        return self._with_conflict_policy(select)
-
-    def _with_conflict_policy(self, select: sa.Select[Any]) -> Any:
-        table, on = self.target.table, self.target.on_conflict
-        unique = list(self.target.unique_key)
-        updates = [c for c in self.columns if c not in unique]
-        if on == "error":
-            return sa.insert(table).from_select(self.columns, select)
-        if self.dialect == "mysql":
-            stmt = mysql.insert(table).from_select(self.columns, select)
-            if on == "skip" or not updates:
-                return stmt.on_duplicate_key_update({unique[0]: table.c[unique[0]]})
-            return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in updates})
-        module = postgresql if self.dialect == "postgresql" else sqlite
-        upsert = module.insert(table).from_select(self.columns, select)
-        if on == "skip" or not updates:
-            return upsert.on_conflict_do_nothing(index_elements=unique)
-        return upsert.on_conflict_do_update(
-            index_elements=unique, set_={c: upsert.excluded[c] for c in updates}
+        target = self.target
+        return self.dialect.insert_select(
+            target.table, self.columns, select, target.unique_key, target.on_conflict
         )
 
 
@@ -275,42 +222,12 @@ class PushdownProcessor:
         self.fallback = fallback
         self.is_transient = is_transient
         self.name = statements.migration.name
-        self._prepared: int | None = None  # the server connection prepared for chunks
-        self._consistent = False  # READ COMMITTED allowed for the chunks (MySQL/MariaDB)
+        self.session = statements.dialect.pushdown_session(conn)
 
     @property
     def ceiling(self) -> int:
         """The most root rows "auto" gives a chunk: it holds none in the client."""
         return defaults.MAX_PUSHDOWN_CHUNK_SIZE
-
-    def _settings(self) -> bool:
-        """Settings for the chunk's statements: its transaction's isolation and, once per server
-        connection, the session's limits on MySQL/MariaDB. True where the chunk's first
-        statement must also switch JIT off (PostgreSQL 11 and later)."""
-        if self.statements.dialect == "mysql":
-            self._mysql_settings()
-        return self.statements.dialect == "postgresql" and self._has_jit()
-
-    def _has_jit(self) -> bool:
-        """PostgreSQL 11 and later have ``jit``."""
-        return (self.conn.dialect.server_version_info or (0,)) >= (11,)
-
-    def _mysql_settings(self) -> None:
-        """MariaDB/MySQL cut JSON_ARRAYAGG at group_concat_max_len (1 MiB) with a mere
-        warning, leaving invalid JSON: lift the limit once per server connection. Then make the
-        chunk's transaction READ COMMITTED where binary logging allows it (see the module's
-        docstring). ``SET TRANSACTION`` is refused inside a transaction: at a chunk's start the
-        only one open holds reads (the count's), since every write commits with its
-        checkpoint, so it is rolled back first."""
-        if self.conn.in_transaction():
-            self.conn.rollback()
-        dbapi = self.conn.connection.dbapi_connection
-        if dbapi is not None and id(dbapi) != self._prepared:
-            self.conn.exec_driver_sql("SET SESSION group_concat_max_len = 4294967295")
-            self._consistent = mysql_reads_without_locks(self.conn)
-            self._prepared = id(dbapi)
-        if self._consistent:
-            self.conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
     def process(
         self,
@@ -321,7 +238,7 @@ class PushdownProcessor:
         lease_until: Any,
     ) -> tuple[Outcome, state.MigrationState]:
         started = time.monotonic()
-        jit_off = self._settings()
+        jit_off = self.session.begin_chunk()
         rows, first_key, last_key = self.statements.read_end(
             self.conn, after, limit, jit_off=jit_off
         )

@@ -71,7 +71,7 @@ class Prepare:
             process = _or_as_its_own_type(process, dialect.sa_dialect)
         self.process = process
         self.as_text: tuple[type, ...] = () if isinstance(column.type, sa.Uuid) else (uuid.UUID,)
-        if dialect.name == "sqlite":
+        if dialect.decimals_as_text:
             self.as_text += (Decimal,)
         #: what becomes a JSON document: dicts and lists; for a JSON column bare numbers and
         #: booleans too (a server would write a double's text with 15 digits)

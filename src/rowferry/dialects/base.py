@@ -9,12 +9,27 @@ write a batch of rows under a conflict policy, or explain a query.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
 from rowferry.errors import ConfigError
 from rowferry.migration.spec import OnConflict
+
+if TYPE_CHECKING:
+    from rowferry.dialects.sql_documents import SqlDocuments
+
+
+class PushdownSession:
+    """Settings a pushed-down chunk needs before its first statement, on one connection."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def begin_chunk(self) -> bool:
+        """Prepare the chunk's transaction. True where the chunk's first statement must also
+        switch JIT compilation off (PostgreSQL)."""
+        return False
 
 
 class Dialect:
@@ -30,6 +45,11 @@ class Dialect:
     time_zones: ClassVar[bool] = False
     #: whether any column holds a value of any type (a datetime in a NUMERIC column)
     holds_any_value: ClassVar[bool] = False
+    #: whether decimals are written as their text (a double would lose digits)
+    decimals_as_text: ClassVar[bool] = False
+    #: whether the next chunk is read on a second connection while one is written (SQLite:
+    #: one file, one reader is enough)
+    prefetches: ClassVar[bool] = True
 
     def __init__(self, sa_dialect: sa.Dialect) -> None:
         self.sa_dialect = sa_dialect
@@ -50,15 +70,17 @@ class Dialect:
         """``INSERT INTO t (cols) VALUES (...)`` with the conflict clause of ``on``."""
         marks = ", ".join(self.placeholder() for _ in columns)
         head = f"{self.insert_head(table, columns)} VALUES ({marks})"
-        return head + self.conflict_clause(columns, unique_key, on)
+        return head + self.conflict_clause(table, columns, unique_key, on)
 
     def insert_head(self, table: sa.Table, columns: Sequence[str]) -> str:
         cols = ", ".join(self.quote(c) for c in columns)
         return f"INSERT INTO {self.table_name(table)} ({cols})"
 
     def conflict_clause(
-        self, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
+        self, table: sa.Table, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
     ) -> str:
+        """What follows the rows of an ``INSERT`` under the policy ``on``: the one conflict
+        clause of both paths (the Python path's ``VALUES``, pushdown's ``SELECT``)."""
         if on == "error":
             return ""
         target = ", ".join(self.quote(c) for c in unique_key)
@@ -67,6 +89,23 @@ class Dialect:
             return f" ON CONFLICT ({target}) DO NOTHING"
         sets = ", ".join(f"{self.quote(c)} = excluded.{self.quote(c)}" for c in updates)
         return f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+
+    def insert_select(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        select: sa.Select[Any],
+        unique_key: Sequence[str],
+        on: OnConflict,
+    ) -> Any:
+        """``INSERT INTO table (columns) <select>`` under the same conflict clause as the rows
+        the Python path writes (:meth:`conflict_clause`)."""
+        if on == "error":
+            return sa.insert(table).from_select(list(columns), select)
+        from rowferry.dialects.conflict import InsertWithClause
+
+        clause = self.conflict_clause(table, columns, unique_key, on)
+        return InsertWithClause(table, clause).from_select(list(columns), select)
 
     def write_rows(
         self,
@@ -117,6 +156,32 @@ class Dialect:
     def is_transient(self, exc: sa.exc.DBAPIError) -> bool:
         """Whether retrying the failed transaction may succeed (deadlock, lost connection ...)."""
         return bool(exc.connection_invalidated)
+
+    # -- pushdown ------------------------------------------------------------------------
+
+    def sql_documents(self) -> SqlDocuments:
+        """The builder of documents in this database's SQL (pushdown's Snapshot)."""
+        from rowferry.dialects.sql_documents import SqlDocuments
+
+        return SqlDocuments()
+
+    def document_as(
+        self, document: sa.ColumnElement[Any], kind: sa.types.TypeEngine[Any]
+    ) -> sa.ColumnElement[Any]:
+        """A document built in SQL as a value for a target column of type ``kind``."""
+        return document
+
+    def has_min_max(self, kind: sa.types.TypeEngine[Any]) -> bool:
+        """Whether ``MIN``/``MAX`` work on a column of this type."""
+        return True
+
+    def pushdown_locking(self, conn: sa.Connection) -> str:
+        """What a pushed-down chunk locks in the source, for ``plan``."""
+        return "no source rows are locked (plain reads)"
+
+    def pushdown_session(self, conn: sa.Connection) -> PushdownSession:
+        """What each pushed-down chunk's transaction sets first on ``conn``."""
+        return PushdownSession(conn)
 
     def json_text(self, column: sa.Column[Any]) -> sa.ColumnElement[Any]:
         """A JSON column read as its text, unparsed: parsed, a JSON ``null`` would be SQL NULL,

@@ -3,19 +3,63 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
-from rowferry.dialects.base import Dialect
+from rowferry.dialects.base import Dialect, PushdownSession
 from rowferry.errors import ConfigError
 from rowferry.migration.spec import OnConflict
+
+if TYPE_CHECKING:
+    from rowferry.dialects.sql_documents import SqlDocuments
 
 
 def int_literals(values: Sequence[Any]) -> bool:
     """Whether the keys of an ``IN`` list may be written into a MySQL statement as integer
     literals: every one an ``int`` (``bool`` excluded), written as ``str(int)`` writes it."""
     return bool(values) and all(type(v) is int for v in values)
+
+
+def binlog_allows_consistent_reads(log_bin: Any, binlog_format: Any) -> bool:
+    """Whether InnoDB lets a READ COMMITTED ``INSERT ... SELECT`` read its source without locks:
+    not under statement-based binary logging (it refuses the statement there)."""
+    logging = str(log_bin).upper() in ("1", "ON")  # MariaDB and MySQL say 1; allow ON
+    return not logging or str(binlog_format).upper() != "STATEMENT"
+
+
+def reads_without_locks(conn: sa.Connection) -> bool:
+    """:func:`binlog_allows_consistent_reads` for this server connection's binary logging."""
+    binlog = conn.exec_driver_sql("SELECT @@log_bin, @@session.binlog_format")
+    return binlog_allows_consistent_reads(*binlog.one())
+
+
+class MySQLPushdownSession(PushdownSession):
+    """MariaDB/MySQL cut JSON_ARRAYAGG at group_concat_max_len (1 MiB) with a mere warning,
+    leaving invalid JSON: the limit is lifted once per server connection. Each chunk's
+    transaction is READ COMMITTED where binary logging allows it (see
+    :mod:`rowferry.chunks.pushdown`)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        super().__init__(conn)
+        self._prepared: int | None = None  # the server connection prepared for chunks
+        self._consistent = False  # READ COMMITTED allowed for the chunks
+
+    def begin_chunk(self) -> bool:
+        """``SET TRANSACTION`` is refused inside a transaction: at a chunk's start the only one
+        open holds reads (the count's), since every write commits with its checkpoint, so it is
+        rolled back first."""
+        conn = self.conn
+        if conn.in_transaction():
+            conn.rollback()
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None and id(dbapi) != self._prepared:
+            conn.exec_driver_sql("SET SESSION group_concat_max_len = 4294967295")
+            self._consistent = reads_without_locks(conn)
+            self._prepared = id(dbapi)
+        if self._consistent:
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        return False
 
 
 class MySQLDialect(Dialect):
@@ -26,6 +70,22 @@ class MySQLDialect(Dialect):
     name = "mysql"
     max_params = 60_000
     unheld_floats = (float("inf"), float("-inf"))  # and no NaN
+
+    def sql_documents(self) -> SqlDocuments:
+        from rowferry.dialects.sql_documents import MySQLDocuments
+
+        return MySQLDocuments()
+
+    def pushdown_locking(self, conn: sa.Connection) -> str:
+        if reads_without_locks(conn):
+            return "each chunk runs READ COMMITTED: no source rows are locked"
+        return (
+            "statement-based binary logging: each chunk holds shared locks on the source rows it "
+            "reads until it commits"
+        )
+
+    def pushdown_session(self, conn: sa.Connection) -> PushdownSession:
+        return MySQLPushdownSession(conn)
 
     def packs_relations(self) -> bool:
         """MariaDB 10.5 or later, through PyMySQL (whose converters :mod:`rowferry.chunks.packed`
@@ -63,7 +123,7 @@ class MySQLDialect(Dialect):
             mysql_insert.refuse_oversized(conn, self.insert_head(table, columns), rows)
             return super().write_rows(conn, table, columns, rows, unique_key, on)
         head = self.insert_head(table, columns)
-        clause = self.conflict_clause(columns, unique_key, on)
+        clause = self.conflict_clause(table, columns, unique_key, on)
         return mysql_insert.write(conn, head, clause, rows)
 
     def describe_write(
@@ -73,14 +133,15 @@ class MySQLDialect(Dialect):
         return f"{sql}\n-- every row of the chunk, as few statements as max_allowed_packet allows"
 
     def conflict_clause(
-        self, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
+        self, table: sa.Table, columns: Sequence[str], unique_key: Sequence[str], on: OnConflict
     ) -> str:
         if on == "error":
             return ""
         updates = [c for c in columns if c not in unique_key]
         if on == "skip" or not updates:
+            # qualified: under INSERT ... SELECT the selected tables may have the same column
             first = self.quote(unique_key[0])
-            return f" ON DUPLICATE KEY UPDATE {first} = {first}"
+            return f" ON DUPLICATE KEY UPDATE {first} = {self.table_name(table)}.{first}"
         sets = ", ".join(f"{self.quote(c)} = VALUES({self.quote(c)})" for c in updates)
         return f" ON DUPLICATE KEY UPDATE {sets}"
 

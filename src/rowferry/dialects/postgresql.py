@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from rowferry.dialects.base import Dialect
+from rowferry.dialects.base import Dialect, PushdownSession
 from rowferry.errors import ConfigError
 from rowferry.migration.spec import OnConflict
+
+if TYPE_CHECKING:
+    from rowferry.dialects.sql_documents import SqlDocuments
 
 #: a standby that has replayed all it received is not behind, however old its last replayed
 #: transaction; otherwise it is as far behind as that transaction is old
@@ -22,6 +25,14 @@ SELECT pg_is_in_recovery(),
             ELSE EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())
        END
 """
+
+
+class PostgreSQLPushdownSession(PushdownSession):
+    """JIT compilation off for each chunk's transaction, in the chunk's first statement
+    (PostgreSQL 11 and later have ``jit``; see :mod:`rowferry.chunks.pushdown`)."""
+
+    def begin_chunk(self) -> bool:
+        return (self.conn.dialect.server_version_info or (0,)) >= (11,)
 
 
 class PostgreSQLDialect(Dialect):
@@ -41,6 +52,25 @@ class PostgreSQLDialect(Dialect):
         "57P03",
         "08",
     )
+
+    def sql_documents(self) -> SqlDocuments:
+        from rowferry.dialects.sql_documents import PostgreSQLDocuments
+
+        return PostgreSQLDocuments()
+
+    def document_as(
+        self, document: sa.ColumnElement[Any], kind: sa.types.TypeEngine[Any]
+    ) -> sa.ColumnElement[Any]:
+        """PostgreSQL builds ``json`` (``jsonb`` past 50 pairs): cast it to the target column's
+        type (``jsonb``, ``json`` or text), which an INSERT does not do by itself."""
+        return sa.cast(document, kind)
+
+    def has_min_max(self, kind: sa.types.TypeEngine[Any]) -> bool:
+        """PostgreSQL has no ``MIN``/``MAX`` for ``uuid``, ``bytea`` or ``boolean``."""
+        return not isinstance(kind, sa.Uuid | sa.LargeBinary | sa.Boolean)
+
+    def pushdown_session(self, conn: sa.Connection) -> PushdownSession:
+        return PostgreSQLPushdownSession(conn)
 
     def is_transient(self, exc: sa.exc.DBAPIError) -> bool:
         state = getattr(exc.orig, "sqlstate", None) or ""
@@ -97,7 +127,7 @@ class PostgreSQLDialect(Dialect):
             f"SELECT {cols} FROM {self.table_name(table)} WITH NO DATA"
         )
         pg_copy.copy(cursor, stage, cols, binary, rows)
-        clause = self.conflict_clause(columns, unique_key, on)
+        clause = self.conflict_clause(table, columns, unique_key, on)
         cursor.execute(
             f"INSERT INTO {self.table_name(table)} ({cols}) SELECT {cols} FROM {stage}{clause}"
         )
@@ -109,7 +139,7 @@ class PostgreSQLDialect(Dialect):
         cols = ", ".join(self.quote(c) for c in columns)
         if on == "error":
             return f"COPY {self.table_name(table)} ({cols}) FROM STDIN  -- every row of the chunk"
-        clause = self.conflict_clause(columns, unique_key, on)
+        clause = self.conflict_clause(table, columns, unique_key, on)
         return (
             f"COPY rowferry_stage_<hash> ({cols}) FROM STDIN  -- every row of the chunk\n"
             f"INSERT INTO {self.table_name(table)} ({cols}) "

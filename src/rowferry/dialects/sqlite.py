@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from rowferry.dialects.base import Dialect
 from rowferry.dialects.exact_types import Stored
+
+if TYPE_CHECKING:
+    from rowferry.dialects.sql_documents import SqlDocuments
 
 
 class SQLiteDialect(Dialect):
@@ -19,6 +22,17 @@ class SQLiteDialect(Dialect):
     _scan = re.compile(r"\bSCAN (?:TABLE )?(\"[^\"]+\"|\S+)(?! USING (?:COVERING )?INDEX)")
     unheld_floats = ()  # NaN is stored as NULL
     holds_any_value = True
+    decimals_as_text = True
+    prefetches = False
+
+    def sql_documents(self) -> SqlDocuments:
+        from rowferry.dialects.sql_documents import SQLiteDocuments
+
+        return SQLiteDocuments()
+
+    def pushdown_locking(self, conn: sa.Connection) -> str:
+        """SQLite locks the database, not rows, for any write."""
+        return "no row locks; other writers of the database wait for each chunk's commit"
 
     def rounds_numbers(self, kind: sa.types.TypeEngine[Any]) -> bool:
         """Columns of numeric, integer or real affinity (SQLAlchemy's numbers, JSON, and

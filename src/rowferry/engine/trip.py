@@ -81,7 +81,7 @@ class Trip:
     def _chunks(self) -> ChunkProcessor | pushdown.PushdownProcessor:
         """Pushed down if the migration asks for it (and qualifies), else the Python path."""
         if self.migration.pushdown:
-            dialect = self.dialects[1].name
+            dialect = self.dialects[1]
             why = pushdown.reasons(self.migration, self.source, self.src, self.dst, dialect)
             if why:
                 raise ConfigError(
@@ -91,7 +91,7 @@ class Trip:
             return pushdown.PushdownProcessor(
                 statements, self.dst, self.processor, self.errors.is_transient
             )
-        if self.dialects[0].name != "sqlite":  # SQLite: one file, one reader is enough
+        if self.dialects[0].prefetches:
             self.processor.prefetch = Prefetcher(self.processor.reader, self.src.engine)
         return self.processor
 

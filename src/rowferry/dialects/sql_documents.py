@@ -11,15 +11,19 @@ Related rows are correlated scalar subqueries in the SELECT list of a query over
 alone, so every database drives the statement from the root's key range and reaches related
 rows through their foreign-key index: no join order for an optimizer to get wrong.
 
-Types whose rendering cannot be matched exactly (floats outside PostgreSQL's double precision,
-intervals, arrays, types SQLAlchemy does not know) are refused by :func:`unsupported`.
+:class:`SqlDocuments` holds what every database shares (a document's pairs, the correlated
+subqueries); each database's class holds its own SQL (:class:`MySQLDocuments`,
+:class:`PostgreSQLDocuments`, :class:`SQLiteDocuments`). The dialect object gives the right one
+(:meth:`rowferry.dialects.base.Dialect.sql_documents`). Types whose rendering cannot be matched
+exactly (floats outside PostgreSQL's double precision, intervals, arrays, types SQLAlchemy does
+not know) are refused by :meth:`SqlDocuments.unsupported`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -32,7 +36,9 @@ from sqlalchemy.sql.sqltypes import _Binary
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from rowferry.dialects.exact_types import declared
-from rowferry.schema.resolve import RelationPlan
+
+if TYPE_CHECKING:
+    from rowferry.schema.resolve import RelationPlan
 
 #: PostgreSQL functions take at most 100 arguments: objects are built 50 pairs at a time
 _PG_PAIRS = 50
@@ -69,30 +75,37 @@ def _is_float(column: sa.ColumnElement[Any]) -> bool:
     return isinstance(column.type, sa.Float)
 
 
-def unsupported(dialect: str, columns: Sequence[sa.Column[Any]]) -> list[str]:
-    """Columns whose values this dialect's SQL cannot render exactly as the Python path does."""
-    found = []
-    for column in columns:
-        kind = declared(column.type)
-        if _is_float(column):
-            ok = dialect == "postgresql" and isinstance(kind, postgresql.DOUBLE_PRECISION)
-        elif isinstance(kind, _Binary):
-            ok = dialect != "sqlite"
-        elif isinstance(kind, sa.Time):
-            ok = not getattr(kind, "timezone", False)
-        else:
-            ok = isinstance(kind, _RENDERED)
-        if not ok:
-            found.append(f"{column.table.name}.{column.name} ({kind})")
-    return found
-
-
 class SqlDocuments:
-    """Builds the SQL expression of a root row's document for one dialect."""
+    """Builds the SQL expression of a root row's document; each database's subclass supplies
+    its own JSON functions and value renderings."""
 
-    def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
+    #: whether the database renders binary values as base64 (SQLite has no function for it)
+    renders_binary: ClassVar[bool] = True
+
+    def __init__(self) -> None:
         self._aliases = count(1)
+
+    def unsupported(self, columns: Sequence[sa.Column[Any]]) -> list[str]:
+        """Columns whose values this database's SQL cannot render exactly as the Python path
+        does."""
+        found = []
+        for column in columns:
+            kind = declared(column.type)
+            if _is_float(column):
+                ok = self.renders_float(kind)
+            elif isinstance(kind, _Binary):
+                ok = self.renders_binary
+            elif isinstance(kind, sa.Time):
+                ok = not getattr(kind, "timezone", False)
+            else:
+                ok = isinstance(kind, _RENDERED)
+            if not ok:
+                found.append(f"{column.table.name}.{column.name} ({kind})")
+        return found
+
+    def renders_float(self, kind: sa.types.TypeEngine[Any]) -> bool:
+        """Whether a float column's value comes out with the digits Python gives it."""
+        return False
 
     def document(
         self, table: sa.FromClause, relations: Sequence[RelationPlan]
@@ -105,21 +118,6 @@ class SqlDocuments:
     # -- objects and lists ---------------------------------------------------------------
 
     def object(self, pairs: Sequence[tuple[str, sa.ColumnElement[Any]]]) -> sa.ColumnElement[Any]:
-        if self.dialect == "postgresql":
-            # json, not jsonb: built as text, with no binary form to build and copy at each level;
-            # only an object of more than 50 pairs is merged as jsonb (json has no ||)
-            if len(pairs) <= _PG_PAIRS:
-                return sa.func.json_build_object(*_flat(pairs))
-            parts = [
-                sa.cast(sa.func.json_build_object(*_flat(pairs[i : i + _PG_PAIRS])), JSONB)
-                for i in range(0, len(pairs), _PG_PAIRS)
-            ]
-            merged: sa.ColumnElement[Any] = parts[0]
-            for part in parts[1:]:
-                merged = merged.op("||")(part)
-            return merged
-        if self.dialect == "mysql":
-            return sa.func.JSON_OBJECT(*_flat(pairs))
         return sa.func.json_object(*_flat(pairs))
 
     def relation(self, rel: RelationPlan, parent: sa.FromClause) -> sa.ColumnElement[Any]:
@@ -134,14 +132,14 @@ class SqlDocuments:
         value = self.document(child, rel.children)
         if rel.many:
             order = [child.c[c.name] for c in rel.order_by]
-            return self._list(value, child, match, order, parent)
+            return self.array(value, child, match, order, parent)
         key = [child.c[c.name] for c in rel.table.primary_key.columns] or [
             child.c[c] for c in rel.child_columns
         ]
         one = sa.select(value).where(match).order_by(*key).suffix_with("LIMIT 1")
-        return self._nested(one.scalar_subquery())
+        return self.nested(one.scalar_subquery())
 
-    def _list(
+    def array(
         self,
         value: sa.ColumnElement[Any],
         child: sa.FromClause,
@@ -149,49 +147,49 @@ class SqlDocuments:
         order: list[sa.ColumnElement[Any]],
         parent: sa.FromClause,
     ) -> sa.ColumnElement[Any]:
-        if self.dialect == "sqlite":  # no ORDER BY inside aggregates before SQLite 3.44
-            rows = (
-                sa.select(value.label("doc"))
-                .where(match)
-                .order_by(*order)
-                .correlate(parent)
-                .subquery()
-            )
-            agg = sa.select(sa.func.json_group_array(sa.func.json(rows.c.doc)))
-            return self._nested(agg.scalar_subquery())
+        """The ordered list of related documents, ``[]`` when there are none."""
         agg = sa.select(ordered_json_agg(value, *order)).where(match)
-        empty = sa.func.JSON_ARRAY() if self.dialect == "mysql" else sa.cast(_text("[]"), sa.JSON)
-        return sa.func.coalesce(agg.scalar_subquery(), empty)
+        return sa.func.coalesce(agg.scalar_subquery(), self.empty_list())
 
-    def _nested(self, subquery: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        """SQLite forgets that a subquery's text is JSON: say it again."""
-        return sa.func.json(subquery) if self.dialect == "sqlite" else subquery
+    def empty_list(self) -> sa.ColumnElement[Any]:
+        return sa.cast(_text("[]"), sa.JSON)
+
+    def nested(self, subquery: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """A subquery's document inside another document."""
+        return subquery
 
     # -- values --------------------------------------------------------------------------
 
     def value(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """One column's value, rendered as the Python path renders it."""
         if isinstance(column.type, sa.JSON):
-            return self._json(column)
+            return self.json(column)
         if _is_float(column):
             return column
-        render = {"mysql": self._mysql, "postgresql": self._postgresql, "sqlite": self._sqlite}
-        return render[self.dialect](column)
+        return self.scalar(column)
 
-    def _json(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        if self.dialect == "mysql":
-            return sa.func.JSON_EXTRACT(column, "$")
-        if self.dialect == "sqlite":
-            # a bare JSON number held as a double: its text has 15 digits, too few for some
-            text = sa.cast(column, sa.Text)
-            cut = sa.and_(
-                sa.func.typeof(column) == _text("real"), sa.cast(text, sa.Float) != column
-            )
-            refused = sa.func.json(_text("rowferry: to the Python way: ").op("||")(text))
-            return sa.case((cut, refused), else_=sa.func.json(column))
+    def json(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """A JSON column's document, as a document (not as text)."""
         return column
 
-    def _mysql(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    def scalar(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """Any other column's value."""
+        return column
+
+
+class MySQLDocuments(SqlDocuments):
+    """MySQL and MariaDB: ``JSON_OBJECT``, ``JSON_ARRAYAGG``, ``DATE_FORMAT``."""
+
+    def object(self, pairs: Sequence[tuple[str, sa.ColumnElement[Any]]]) -> sa.ColumnElement[Any]:
+        return sa.func.JSON_OBJECT(*_flat(pairs))
+
+    def empty_list(self) -> sa.ColumnElement[Any]:
+        return sa.func.JSON_ARRAY()
+
+    def json(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.JSON_EXTRACT(column, "$")
+
+    def scalar(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         kind = declared(column.type)
         if isinstance(kind, sa.DateTime):
             return sa.func.DATE_FORMAT(column, _text("%Y-%m-%dT%H:%i:%s.%f"))
@@ -205,7 +203,29 @@ class SqlDocuments:
             return sa.func.CONCAT(column)
         return column  # DECIMAL and DATE come out as rowferry renders them
 
-    def _postgresql(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+
+class PostgreSQLDocuments(SqlDocuments):
+    """PostgreSQL: ``json_build_object``, ``json_agg``, ``to_char``."""
+
+    def renders_float(self, kind: sa.types.TypeEngine[Any]) -> bool:
+        """``double precision`` prints the shortest digits that read back, as Python does."""
+        return isinstance(kind, postgresql.DOUBLE_PRECISION)
+
+    def object(self, pairs: Sequence[tuple[str, sa.ColumnElement[Any]]]) -> sa.ColumnElement[Any]:
+        # json, not jsonb: built as text, with no binary form to build and copy at each level;
+        # only an object of more than 50 pairs is merged as jsonb (json has no ||)
+        if len(pairs) <= _PG_PAIRS:
+            return sa.func.json_build_object(*_flat(pairs))
+        parts = [
+            sa.cast(sa.func.json_build_object(*_flat(pairs[i : i + _PG_PAIRS])), JSONB)
+            for i in range(0, len(pairs), _PG_PAIRS)
+        ]
+        merged: sa.ColumnElement[Any] = parts[0]
+        for part in parts[1:]:
+            merged = merged.op("||")(part)
+        return merged
+
+    def scalar(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         kind = declared(column.type)
         if isinstance(kind, sa.DateTime):
             zone = "TZH:TZM" if getattr(kind, "timezone", False) else ""
@@ -220,21 +240,53 @@ class SqlDocuments:
             return sa.func.translate(encoded, _text("\n"), _text(""))
         return column  # numeric keeps its digits; booleans are JSON booleans
 
-    def _sqlite(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+
+class SQLiteDocuments(SqlDocuments):
+    """SQLite: ``json_object``, ``json_group_array``, and text dates rendered by hand."""
+
+    renders_binary = False
+
+    def array(
+        self,
+        value: sa.ColumnElement[Any],
+        child: sa.FromClause,
+        match: sa.ColumnElement[bool],
+        order: list[sa.ColumnElement[Any]],
+        parent: sa.FromClause,
+    ) -> sa.ColumnElement[Any]:
+        """No ORDER BY inside aggregates before SQLite 3.44: the rows are ordered first."""
+        rows = (
+            sa.select(value.label("doc")).where(match).order_by(*order).correlate(parent).subquery()
+        )
+        agg = sa.select(sa.func.json_group_array(sa.func.json(rows.c.doc)))
+        return self.nested(agg.scalar_subquery())
+
+    def nested(self, subquery: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """SQLite forgets that a subquery's text is JSON: say it again."""
+        return sa.func.json(subquery)
+
+    def json(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # a bare JSON number held as a double: its text has 15 digits, too few for some
+        text = sa.cast(column, sa.Text)
+        cut = sa.and_(sa.func.typeof(column) == _text("real"), sa.cast(text, sa.Float) != column)
+        refused = sa.func.json(_text("rowferry: to the Python way: ").op("||")(text))
+        return sa.case((cut, refused), else_=sa.func.json(column))
+
+    def scalar(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         kind = declared(column.type)
         if isinstance(kind, sa.DateTime):
-            return self._sqlite_datetime(column)
+            return self._datetime(column)
         if isinstance(kind, sa.Time):
             return sa.func.substr(column, 1, 8).op("||")(self._fraction(column, 10))
         if isinstance(kind, sa.Boolean):
             json_true, json_false = sa.func.json(_text("true")), sa.func.json(_text("false"))
             return sa.case((column.is_(None), None), (column != 0, json_true), else_=json_false)
         if isinstance(kind, sa.Numeric):
-            return self._sqlite_number(column, getattr(kind, "scale", None))
+            return self._number(column, getattr(kind, "scale", None))
         return column
 
     @staticmethod
-    def _sqlite_number(column: sa.ColumnElement[Any], scale: int | None) -> sa.ColumnElement[Any]:
+    def _number(column: sa.ColumnElement[Any], scale: int | None) -> sa.ColumnElement[Any]:
         """A SQLite decimal as :class:`rowferry.dialects.exact_types.Decimals` reads it: an
         integer's digits, a double's shortest digits, at the declared scale when no digit is lost.
 
@@ -263,7 +315,7 @@ class SqlDocuments:
             else_=refused,
         )
 
-    def _sqlite_datetime(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    def _datetime(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """SQLAlchemy stores ``YYYY-MM-DD HH:MM:SS.ffffff``: a value of that length (26
         characters) needs only its ``T``. Other text (no fraction, no time, written by other
         tools) goes through ``strftime``, which parses it, a large share of the statement's
