@@ -43,6 +43,9 @@ class Dialect:
     unheld_floats: ClassVar[tuple[float, ...] | None] = None
     #: whether a datetime column may keep a time zone (else every one holds naive times)
     time_zones: ClassVar[bool] = False
+    #: whether a TIME column holds durations (past 24 hours, negative) rather than times of
+    #: day, so that its values are read as the driver's ``timedelta``
+    time_is_duration: ClassVar[bool] = False
     #: whether any column holds a value of any type (a datetime in a NUMERIC column)
     holds_any_value: ClassVar[bool] = False
     #: whether decimals are written as their text (a double would lose digits)

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import copy
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
+
+if TYPE_CHECKING:
+    from rowferry.dialects.base import Dialect
 
 
 class Stored(sa.types.TypeDecorator[Any]):
@@ -100,17 +103,18 @@ def declared(kind: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
     return kind.impl_instance if isinstance(kind, Stored | Decimals) else kind
 
 
-def read_exactly(table: sa.Table, dialect: str) -> sa.Table:
+def read_exactly(table: sa.Table, dialect: Dialect) -> sa.Table:
     """``table`` with its columns read as the database holds them: doubles as floats (SQLAlchemy
     reflects MySQL/MariaDB ``DOUBLE`` and ``REAL`` as floats read into decimals rounded to 10
-    places), and MySQL/MariaDB ``TIME`` as durations (:class:`Stored`)."""
+    places), and ``TIME`` as durations (:class:`Stored`) where the dialect says it holds them
+    (:attr:`~rowferry.dialects.base.Dialect.time_is_duration`: MySQL/MariaDB)."""
     for column in table.c:
         kind = column.type
         if isinstance(kind, sa.Float) and kind.asdecimal:
             exact = copy.copy(kind)
             exact.asdecimal = False
             column.type = exact
-        elif isinstance(kind, sa.Time) and dialect in ("mysql", "mariadb"):
+        elif isinstance(kind, sa.Time) and dialect.time_is_duration:
             column.type = Stored(kind)
     return table
 

@@ -68,6 +68,7 @@ class MySQLDialect(Dialect):
     the packet is rejected before it is sent (other drivers: one whose values alone are)."""
 
     name = "mysql"
+    time_is_duration = True  # -838:59:59 to 838:59:59
     max_params = 60_000
     unheld_floats = (float("inf"), float("-inf"))  # and no NaN
 

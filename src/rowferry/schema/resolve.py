@@ -17,6 +17,7 @@ from sqlalchemy.engine.reflection import Inspector
 
 from rowferry.dialects import exact_types
 from rowferry.dialects.connect import describe, mask_secrets
+from rowferry.dialects.lookup import dialect_for
 from rowferry.errors import ConfigError, SchemaError
 from rowferry.migration import filters
 from rowferry.migration.spec import BelongsTo, HasMany, Migration, OnConflict, Relation
@@ -89,7 +90,7 @@ class _Reflector:
                 )
 
     def table(self, name: str) -> sa.Table:
-        return exact_types.read_exactly(self._table(name), self.conn.dialect.name)
+        return exact_types.read_exactly(self._table(name), dialect_for(self.conn))
 
     def _table(self, name: str) -> sa.Table:
         schema, _, bare = name.rpartition(".")
