@@ -150,7 +150,7 @@ def test_a_rejected_chunk_larger_than_the_python_ceiling_goes_the_python_way_in_
         order_history.pushdown_migration,
         engine,
         chunk_size=100,
-        on_chunk=lambda done: sizes.append(done.rows),
+        on_chunk=lambda done: sizes.append(done.rows_read),
     )
     with engine.begin() as conn:  # the row that was in the way
         conn.execute(sa.text("DELETE FROM order_snapshots WHERE order_id = :o"), {"o": taken})
@@ -178,7 +178,7 @@ def test_auto_sized_pushed_down_chunks_grow_past_the_python_ceiling(
     sizes: dict[str, list[int]] = {}
 
     def record(done: rowferry.ChunkDone) -> None:
-        sizes.setdefault(done.migration, []).append(done.rows)
+        sizes.setdefault(done.migration, []).append(done.rows_read)
 
     for migration in (order_history.pushdown_migration, order_history.migration):
         reference.start_over(db_url)  # empty the shared target

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from rowferry.chunks import read as reading
-from rowferry.chunks.python_path import ChunkProcessor
+from rowferry.chunks.python_path import PythonWay
 from rowferry.chunks.write import Writer
 from rowferry.dialects.connect import Bind, connect_both
 from rowferry.dialects.driver_errors import DriverErrors
@@ -53,13 +53,13 @@ def retry_quarantined(
     return report
 
 
-def _processor(migration: Migration, src: sa.Connection, dst: sa.Connection) -> ChunkProcessor:
+def _processor(migration: Migration, src: sa.Connection, dst: sa.Connection) -> PythonWay:
     source = resolve.resolve_source(src, migration)
     target = resolve.resolve_target(dst, migration, [c.name for c in source.key])
     dialects = (dialect_for(src), dialect_for(dst))
     is_transient = DriverErrors(*dialects).is_transient
     bound, reader = reading.for_migration(migration, source, dialects[0])
-    return ChunkProcessor(bound, src, dst, reader, Writer(target, dialects[1]), is_transient)
+    return PythonWay(bound, src, dst, reader, Writer(target, dialects[1]), is_transient)
 
 
 def _refuse_if_running(conn: sa.Connection, name: str) -> None:
@@ -77,13 +77,13 @@ def _refuse_if_running(conn: sa.Connection, name: str) -> None:
         )
 
 
-def _retry_batch(processor: ChunkProcessor, keys: Sequence[Key], report: RetryReport) -> None:
+def _retry_batch(processor: PythonWay, keys: Sequence[Key], report: RetryReport) -> None:
     src, dst, name = processor.src, processor.dst, processor.migration.name
     chunk = processor.reader.read_keys(src, keys)
     if src is not dst:
         src.rollback()
     result = transform.apply(processor.migration, processor.key_names, chunk.rows, chunk.related)
-    written = processor.write(result, all_bad_fails=False)
+    written = processor.write_rows(result, all_bad_fails=False)
     found = set(transform.keys(chunk.rows, processor.key_names))
     failed = {f.key for f in result.failures}
     cleared = [k for k in keys if k not in failed]

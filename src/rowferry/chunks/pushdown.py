@@ -37,24 +37,20 @@ the rejected rows by bisection and quarantines them: the same outcome, row for r
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from rowferry import defaults
-from rowferry.chunks.python_path import ChunkProcessor, Outcome, commit
+from rowferry.chunks.contract import Slice, Written
 from rowferry.chunks.read import chunk_select
 from rowferry.dialects.base import Dialect
-from rowferry.engine import failpoints
-from rowferry.engine.stops import ChunkTimer
 from rowferry.errors import ConfigError, SchemaError
 from rowferry.migration.shapes import Copy, Snapshot
 from rowferry.migration.spec import Migration
 from rowferry.schema.resolve import RelationPlan, SourcePlan, TargetPlan
 from rowferry.state import cursor
-from rowferry.state import store as state
 
 
 def check_shape(migration: Migration, source: SourcePlan, target: TargetPlan) -> None:
@@ -207,67 +203,39 @@ class ChunkStatements:
         )
 
 
-class PushdownProcessor:
-    """Processes chunks with ``INSERT ... SELECT``; rejected chunks go the Python way."""
+class PushdownWay:
+    """Has the database build each chunk's rows with ``INSERT ... SELECT``; a chunk the
+    database rejects goes the Python way (the skeleton's fallback)."""
 
     def __init__(
-        self,
-        statements: ChunkStatements,
-        conn: sa.Connection,
-        fallback: ChunkProcessor,
-        is_transient: Callable[[Any], bool],
+        self, statements: ChunkStatements, dst: sa.Connection, is_transient: Callable[[Any], bool]
     ) -> None:
         self.statements = statements
-        self.conn = conn
-        self.fallback = fallback
+        self.dst = dst
         self.is_transient = is_transient
-        self.name = statements.migration.name
-        self.session = statements.dialect.pushdown_session(conn)
+        self.session = statements.dialect.pushdown_session(dst)
 
     @property
     def ceiling(self) -> int:
-        """The most root rows "auto" gives a chunk: it holds none in the client."""
+        """It holds no rows in the client."""
         return defaults.MAX_PUSHDOWN_CHUNK_SIZE
 
-    def process(
-        self,
-        current: state.MigrationState,
-        after: cursor.Key | None,
-        limit: int,
-        timer: ChunkTimer,
-        lease_until: Any,
-    ) -> tuple[Outcome, state.MigrationState]:
-        started = time.monotonic()
+    def read(self, after: cursor.Key | None, limit: int, next_limit: int) -> Slice | None:
         jit_off = self.session.begin_chunk()
-        rows, first_key, last_key = self.statements.read_end(
-            self.conn, after, limit, jit_off=jit_off
-        )
-        if first_key is None or last_key is None:
-            self.conn.rollback()
-            return Outcome(0, 0, 0, None, last=True), current
-        cursor.check_advanced(after, last_key, self.name)
-        failpoints.reached("after_read")
+        bounds = self.statements.read_end(self.dst, after, limit, jit_off=jit_off)
+        if bounds.first is None or bounds.last is None:
+            return None
+        return Slice(bounds.rows, bounds.last, bounds)
+
+    def write(self, piece: Slice, fence: Callable[[], None]) -> Written | None:
+        bounds: Bounds = piece.data
+        assert bounds.first is not None and bounds.last is not None
+        stmt = self.statements.insert(bounds.first, bounds.last)
         try:
-            stmt = self.statements.insert(first_key, last_key)
-            stmt = stmt.execution_options(preserve_rowcount=True)
-            written = max(self.conn.execute(stmt).rowcount, 0)
+            result = self.dst.execute(stmt.execution_options(preserve_rowcount=True))
         except sa.exc.DBAPIError as exc:
             if self.is_transient(exc):
                 raise
-            self.conn.rollback()
-            piece = min(limit, self.fallback.ceiling)  # the Python path holds its rows
-            return self.fallback.process(current, after, piece, timer, lease_until)
-        failpoints.reached("after_write")
-        timer.record(time.monotonic() - started, rows)
-        counts = (rows, written, 0)
-        last = rows < limit  # a short chunk is the last one
-        current = commit(
-            self.conn,
-            current,
-            last_key,
-            counts,
-            timer.seconds_per_row,
-            lease_until,
-            last=last,
-        )
-        return Outcome(rows, written, 0, last_key, last), current
+            self.dst.rollback()
+            return None
+        return Written(max(result.rowcount, 0))

@@ -1,8 +1,9 @@
-"""One chunk from start to finish, in one transaction on the target.
+"""The Python path's way of doing a chunk (see :mod:`rowferry.chunks.contract`).
 
-Read the keyset slice after the cursor and its related rows; transform; write every target row
-in bulk; if the target rejects the write, find the rejected root rows by bisection and set them
-aside; quarantine the rows that failed; checkpoint (compare-and-set); COMMIT.
+Read the keyset slice after the cursor and its related rows (or take it from the read-ahead);
+transform; write every target row in bulk; if the target rejects the write, find the rejected
+root rows by bisection and set them aside; quarantine the rows that failed. The skeleton then
+checkpoints (compare-and-set) and commits.
 
 A rejection is any error of the write that is not transient: the server refusing a value (too
 long, out of range, not in its encoding ...) or the writer finding a row it cannot send
@@ -12,73 +13,26 @@ connection) leave the chunk, to be retried.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from rowferry import defaults
+from rowferry.chunks.contract import Slice, Written
 from rowferry.chunks.prefetch import Prefetcher
 from rowferry.chunks.read import Chunk, ChunkReader
 from rowferry.chunks.write import BadRows, Writer
-from rowferry.engine import failpoints, sizing
-from rowferry.engine.stops import ChunkTimer
-from rowferry.errors import CheckpointConflict, MigrationFailed, RowRejected
+from rowferry.engine import sizing
+from rowferry.errors import MigrationFailed, RowRejected
 from rowferry.migration import transform as transforming
 from rowferry.migration.spec import Migration
 from rowferry.schema import resolve
 from rowferry.state import cursor, quarantine
-from rowferry.state import store as state
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one committed chunk did."""
-
-    rows: int
-    written: int
-    quarantined: int
-    last_key: cursor.Key | None
-    #: fewer root rows than asked for: no rows are left after this chunk
-    last: bool
-    #: estimated Python memory of one root row with its related rows (None: not measured)
-    bytes_per_row: float | None = None
-
-
-def commit(
-    conn: sa.Connection,
-    current: state.MigrationState,
-    last_key: cursor.Key,
-    counts: tuple[int, int, int],
-    seconds_per_row: float | None,
-    lease_until: Any,
-    *,
-    last: bool,
-) -> state.MigrationState:
-    """Checkpoint a chunk (rows read, written, quarantined) in its transaction, then COMMIT;
-    the ``last`` chunk also marks the migration done."""
-    rows, written, quarantined = counts
-    current = state.checkpoint(
-        conn,
-        current,
-        cursor.encode(last_key),
-        rows,
-        written,
-        quarantined,
-        seconds_per_row,
-        lease_until,
-        last=last,
-    )
-    failpoints.reached("before_commit")
-    conn.commit()
-    failpoints.reached("after_commit")
-    return current
-
-
-class ChunkProcessor:
-    """Processes chunks of one migration over an open source and target connection."""
+class PythonWay:
+    """Reads, transforms and writes chunks of one migration in Python."""
 
     def __init__(
         self,
@@ -88,78 +42,43 @@ class ChunkProcessor:
         reader: ChunkReader,
         writer: Writer,
         is_transient: Callable[[Any], bool],
+        prefetch: Prefetcher | None = None,
     ) -> None:
         self.migration = migration
         self.src, self.dst = src, dst
         self.reader, self.writer = reader, writer
         self.is_transient = is_transient
+        #: reads the next chunk while this one is written
+        self.prefetch = prefetch
         self.key_names = [c.name for c in reader.plan.key]
         self._columns_checked = False
-        #: reads the next chunk while this one is written (the trip sets it up)
-        self.prefetch: Prefetcher | None = None
-        #: the size the next chunk will have (an adaptive trip sets it; default: this one's)
-        self.next_limit: Callable[[], int] | None = None
 
     @property
     def ceiling(self) -> int:
-        """The most root rows "auto" gives a chunk: the Python path holds a chunk's rows."""
+        """The Python path holds a chunk's rows in memory."""
         return defaults.MAX_CHUNK_SIZE
 
-    def process(
-        self,
-        current: state.MigrationState,
-        after: cursor.Key | None,
-        limit: int,
-        timer: ChunkTimer,
-        lease_until: Any,
-    ) -> tuple[Outcome, state.MigrationState]:
-        """Process and commit the chunk after ``after``; return what it did and the new state."""
-        started = time.monotonic()
-        chunk = self._read(after, limit)
-        if chunk.last_key is None:
-            self.dst.rollback()
-            return Outcome(0, 0, 0, None, last=True), current
-        cursor.check_advanced(after, chunk.last_key, self.migration.name)
-        failpoints.reached("after_read")
-        result = transforming.apply(self.migration, self.key_names, chunk.rows, chunk.related)
-        self._check_columns(result)
-        written = self.write(result, fence=lambda: self._check_lease(current))
-        failpoints.reached("after_write")
-        failures = [(f.key, f.reason, f.source) for f in result.failures]
-        quarantine.add(self.dst, self.migration.name, failures)
-        timer.record(time.monotonic() - started, len(chunk.rows))
-        last = len(chunk.rows) < limit  # a short chunk is the last one
-        current = commit(
-            self.dst,
-            current,
-            chunk.last_key,
-            (len(chunk.rows), written, len(failures)),
-            timer.seconds_per_row,
-            lease_until,
-            last=last,
-        )
-        size = sizing.bytes_per_row(chunk.rows, chunk.related)
-        rows = len(chunk.rows)
-        return Outcome(rows, written, len(failures), chunk.last_key, last, size), current
-
-    def _read(self, after: cursor.Key | None, limit: int) -> Chunk:
+    def read(self, after: cursor.Key | None, limit: int, next_limit: int) -> Slice | None:
         chunk = self.prefetch.take(after, limit) if self.prefetch else None
         if chunk is None:
             chunk = self.reader.read(self.src, after, limit)
             if self.src is not self.dst:
                 self.src.rollback()
-        if self.prefetch and chunk.last_key is not None and len(chunk.rows) == limit:
-            self.prefetch.start(chunk.last_key, self.next_limit() if self.next_limit else limit)
-        return chunk
+        if chunk.last_key is None:
+            return None
+        if self.prefetch and len(chunk.rows) == limit:
+            self.prefetch.start(chunk.last_key, next_limit)
+        size = sizing.bytes_per_row(chunk.rows, chunk.related)
+        return Slice(len(chunk.rows), chunk.last_key, chunk, size)
 
-    def _check_lease(self, current: state.MigrationState) -> None:
-        found = state.read(self.dst, self.migration.name)
-        self.dst.rollback()
-        if found is None or found.token != current.token:
-            raise CheckpointConflict(
-                f"migration {self.migration.name!r}: another run took over this run's lease; "
-                "nothing from this chunk was committed"
-            )
+    def write(self, piece: Slice, fence: Callable[[], None]) -> Written:
+        chunk: Chunk = piece.data
+        result = transforming.apply(self.migration, self.key_names, chunk.rows, chunk.related)
+        self._check_columns(result)
+        written = self.write_rows(result, fence)
+        failures = [(f.key, f.reason, f.source) for f in result.failures]
+        quarantine.add(self.dst, self.migration.name, failures)
+        return Written(written, len(failures))
 
     def _check_columns(self, result: transforming.Transformed) -> None:
         if self._columns_checked or not result.groups:
@@ -169,7 +88,7 @@ class ChunkProcessor:
             resolve.check_output_columns(self.writer.plan, columns, self.migration)
             self._columns_checked = True
 
-    def write(
+    def write_rows(
         self,
         result: transforming.Transformed,
         fence: Callable[[], None] | None = None,

@@ -8,16 +8,35 @@ from typing import Any, Literal
 
 @dataclass(frozen=True)
 class ChunkDone:
-    """Reported to ``on_chunk`` after each committed chunk."""
+    """Reported to ``on_chunk`` after each committed chunk: this chunk's rows, this trip's
+    (``trip_rows_read``), and the migration's so far (``rows_done`` of ``rows_total``)."""
 
     migration: str
-    rows: int
-    written: int
-    quarantined: int
+    rows_read: int
+    rows_written: int
+    rows_quarantined: int
     seconds: float
-    trip_rows: int
+    trip_rows_read: int
     rows_done: int
     rows_total: int | None
+
+    # The earlier names of the counters, kept for callbacks that use them.
+
+    @property
+    def rows(self) -> int:
+        return self.rows_read
+
+    @property
+    def written(self) -> int:
+        return self.rows_written
+
+    @property
+    def quarantined(self) -> int:
+        return self.rows_quarantined
+
+    @property
+    def trip_rows(self) -> int:
+        return self.trip_rows_read
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from rowferry.dialects.connect import Bind, connect_both
 from rowferry.engine import gc_tuning, sizing
+from rowferry.engine.assembly import assemble
 from rowferry.engine.budget import Budget
 from rowferry.engine.results import ChunkDone, RunResult
 from rowferry.engine.sizing import ChunkSize
@@ -45,5 +46,5 @@ def run(
     started = time.monotonic()
     budget = budget or Budget()
     with gc_tuning.fewer_collections(), connect_both(source, target) as (src, dst):
-        trip = Trip(migration, src, dst, chunk_size, budget)
+        trip = Trip(migration, src, dst, assemble(migration, src, dst), chunk_size, budget)
         return trip.execute([*budget.conditions(), *stop_when], started, on_chunk)

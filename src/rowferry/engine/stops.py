@@ -25,11 +25,16 @@ class Progress:
 
     started: float
     chunks: int = 0
-    rows: int = 0
-    written: int = 0
-    quarantined: int = 0
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
     retries: int = 0
     next_chunk_seconds: float | None = None
+
+    @property
+    def rows(self) -> int:
+        """The earlier name of :attr:`rows_read`, kept for stop conditions that use it."""
+        return self.rows_read
 
 
 class StopCondition(Protocol):

@@ -19,28 +19,20 @@ import sqlalchemy as sa
 import tenacity
 
 from rowferry import defaults
-from rowferry.chunks import pushdown
-from rowferry.chunks import read as reading
-from rowferry.chunks.prefetch import Prefetcher
-from rowferry.chunks.python_path import ChunkProcessor, Outcome
-from rowferry.chunks.write import Writer
-from rowferry.dialects import fidelity
+from rowferry.chunks.contract import Outcome
 from rowferry.dialects.connect import describe
-from rowferry.dialects.driver_errors import DriverErrors
-from rowferry.dialects.lookup import dialect_for
 from rowferry.engine import gc_tuning
+from rowferry.engine.assembly import Parts
 from rowferry.engine.budget import Budget
 from rowferry.engine.results import ChunkDone, RunResult
 from rowferry.engine.sizing import ChunkSize, ChunkSizer
 from rowferry.engine.stops import ChunkTimer, Progress, StopCondition, first_reason
 from rowferry.errors import (
     CheckpointConflict,
-    ConfigError,
     MigrationFailed,
     TransientError,
 )
 from rowferry.migration.spec import Migration
-from rowferry.schema import resolve as schema
 from rowferry.state import cursor, identity
 from rowferry.state import store as state
 
@@ -55,45 +47,22 @@ class Trip:
         migration: Migration,
         src: sa.Connection,
         dst: sa.Connection,
+        parts: Parts,
         chunk_size: ChunkSize,
         budget: Budget,
     ) -> None:
         self.migration = migration
         self.src, self.dst = src, dst
+        self.parts = parts
+        self.source, self.target = parts.source, parts.target
+        self.errors = parts.errors
+        self.chunks = parts.chunks
         self.chunk_size = chunk_size
         self.budget = budget
-        self.source, self.target = schema.resolve(src, dst, migration)
-        schema.check_copy_columns(self.source, self.target, migration)
-        self.dialects = (dialect_for(src), dialect_for(dst))
-        self.errors = DriverErrors(*self.dialects)
-        fidelity.check(migration, self.source.table, self.target.table, self.dialects[1])
-        bound, reader = reading.for_migration(migration, self.source, self.dialects[0])
-        self.processor = ChunkProcessor(
-            bound, src, dst, reader, Writer(self.target, self.dialects[1]), self.errors.is_transient
-        )
-        pushdown.check_shape(migration, self.source, self.target)
-        self.chunks: ChunkProcessor | pushdown.PushdownProcessor = self._chunks()
         self.owner = state.make_owner()
         self.after: cursor.Key | None = None
         self.deadline_wall: dt.datetime | None = None
         self._broken = False
-
-    def _chunks(self) -> ChunkProcessor | pushdown.PushdownProcessor:
-        """Pushed down if the migration asks for it (and qualifies), else the Python path."""
-        if self.migration.pushdown:
-            dialect = self.dialects[1]
-            why = pushdown.reasons(self.migration, self.source, self.src, self.dst, dialect)
-            if why:
-                raise ConfigError(
-                    f"migration {self.migration.name!r} asks for pushdown, but " + "; ".join(why)
-                )
-            statements = pushdown.ChunkStatements(self.migration, self.source, self.target, dialect)
-            return pushdown.PushdownProcessor(
-                statements, self.dst, self.processor, self.errors.is_transient
-            )
-        if self.dialects[0].prefetches:
-            self.processor.prefetch = Prefetcher(self.processor.reader, self.src.engine)
-        return self.processor
 
     def execute(
         self,
@@ -106,8 +75,7 @@ class Trip:
         try:
             return self._execute(conditions, Progress(started), on_chunk)
         finally:
-            if self.processor.prefetch is not None:
-                self.processor.prefetch.close()
+            self.parts.close()
 
     def _execute(
         self,
@@ -151,7 +119,6 @@ class Trip:
         ceiling = self.chunks.ceiling
         sizer = ChunkSizer.for_trip(self.chunk_size, self.current.seconds_per_row, ceiling)
         timer = ChunkTimer(sizer.size, self.current.seconds_per_row)
-        self.processor.next_limit = lambda: sizer.size
         self.after = cursor.decode(self.current.cursor_json)
         collections = gc_tuning.AfterChunks()
         while True:
@@ -165,12 +132,12 @@ class Trip:
                 state.end_trip(self.dst, self.current, "stopped")
                 return self._result("stopped", reason, progress)
             t0 = time.monotonic()
-            outcome = self._retrying(progress)(self._attempt_chunk, timer, limit)
+            outcome = self._retrying(progress)(self._attempt_chunk, timer, limit, sizer.size)
             collections.collect()
             seconds = time.monotonic() - t0
-            if outcome.rows:
+            if outcome.rows_read:
                 self._record(outcome, seconds, progress, on_chunk)
-            sizer.record(outcome.rows, seconds, outcome.bytes_per_row)
+            sizer.record(outcome.rows_read, seconds, outcome.bytes_per_row)
             if outcome.last:  # a short chunk (the processor may have cut the limit it got)
                 if self.current.status != "done":  # its checkpoint did not say so: no rows
                     state.end_trip(self.dst, self.current, "done")
@@ -198,34 +165,34 @@ class Trip:
         on_chunk: Callable[[ChunkDone], None] | None,
     ) -> None:
         progress.chunks += 1
-        progress.rows += outcome.rows
-        progress.written += outcome.written
-        progress.quarantined += outcome.quarantined
+        progress.rows_read += outcome.rows_read
+        progress.rows_written += outcome.rows_written
+        progress.rows_quarantined += outcome.rows_quarantined
         log.debug(
             "%s: chunk of %d rows committed (%d quarantined), cursor %s",
             self.migration.name,
-            outcome.rows,
-            outcome.quarantined,
+            outcome.rows_read,
+            outcome.rows_quarantined,
             self.current.cursor_json,
         )
         if on_chunk is not None:
             on_chunk(
                 ChunkDone(
                     self.migration.name,
-                    outcome.rows,
-                    outcome.written,
-                    outcome.quarantined,
+                    outcome.rows_read,
+                    outcome.rows_written,
+                    outcome.rows_quarantined,
                     seconds,
-                    progress.rows,
+                    progress.rows_read,
                     self.current.rows_read,
                     self.current.rows_total,
                 )
             )
-        if progress.quarantined > self.budget.max_bad_rows:
+        if progress.rows_quarantined > self.budget.max_bad_rows:
             raise MigrationFailed(
-                f"migration {self.migration.name!r}: {progress.quarantined} rows quarantined in "
-                f"this run, more than max_bad_rows={self.budget.max_bad_rows}. See 'rowferry "
-                f"quarantine {self.migration.name}', fix the cause, then run again"
+                f"migration {self.migration.name!r}: {progress.rows_quarantined} rows "
+                f"quarantined in this run, more than max_bad_rows={self.budget.max_bad_rows}. "
+                f"See 'rowferry quarantine {self.migration.name}', fix the cause, then run again"
             )
 
     def _attempt_begin(self) -> state.MigrationState:
@@ -261,7 +228,7 @@ class Trip:
 
     def _next_limit(self, sizer: ChunkSizer) -> int:
         """The sizer's choice, unless a chunk is already being read ahead at another size."""
-        prefetch = self.processor.prefetch
+        prefetch = self.parts.prefetch
         return (prefetch.pending_limit if prefetch else None) or sizer.size
 
     def _fit_first_chunk(self, limit: int, timer: ChunkTimer, progress: Progress) -> int:
@@ -279,12 +246,12 @@ class Trip:
             return limit  # when not one row fits, the deadline stops the trip
         return fits
 
-    def _attempt_chunk(self, timer: ChunkTimer, limit: int) -> Outcome:
+    def _attempt_chunk(self, timer: ChunkTimer, limit: int, next_limit: int) -> Outcome:
         if self._broken:
             self._recover()
         try:
             outcome, self.current = self.chunks.process(
-                self.current, self.after, limit, timer, self._lease_until()
+                self.current, self.after, limit, timer, self._lease_until(), next_limit
             )
         except sa.exc.DBAPIError as exc:
             if not self.errors.is_transient(exc):
@@ -342,8 +309,8 @@ class Trip:
             status,
             reason,
             progress.chunks,
-            progress.rows,
-            progress.quarantined,
+            progress.rows_read,
+            progress.rows_quarantined,
             progress.retries,
         )
         key = cursor.decode(self.current.cursor_json)
@@ -352,9 +319,9 @@ class Trip:
             status=status,
             reason=reason,
             chunks=progress.chunks,
-            rows_read=progress.rows,
-            rows_written=progress.written,
-            rows_quarantined=progress.quarantined,
+            rows_read=progress.rows_read,
+            rows_written=progress.rows_written,
+            rows_quarantined=progress.rows_quarantined,
             retries=progress.retries,
             rows_done=self.current.rows_read,
             rows_total=self.current.rows_total,
