@@ -20,6 +20,7 @@ from rowferry.chunks import read as reading
 from rowferry.chunks.read import chunk_select, lookup_match, relation_select
 from rowferry.dialects.base import Dialect
 from rowferry.dialects.connect import Bind, connect_both, describe
+from rowferry.dialects.driver_errors import boundary
 from rowferry.dialects.lookup import dialect_for
 from rowferry.engine.sizing import ChunkSize
 from rowferry.errors import ConfigError
@@ -79,50 +80,55 @@ def plan(
     With ``chunk_size="auto"`` the chunks are counted at the first chunk's size.
     """
     chunk_size = defaults.CHUNK_SIZE if chunk_size == "auto" else chunk_size
-    with connect_both(source, target) as (src, dst):
-        source_plan = schema.resolve_source(src, migration)
-        target_plan = schema.resolve_target(dst, migration, [c.name for c in source_plan.key])
-        after = _committed_cursor(dst, migration.name)
-        qualifying = _count(src, source_plan, None)
-        left = _count(src, source_plan, after) if after is not None else qualifying
-        report = PlanReport(
-            migration=migration.name,
-            source=describe(src.engine.url),
-            source_table=source_plan.table.name,
-            key=[c.name for c in source_plan.key],
-            target_table=target_plan.table.name,
-            qualifying_rows=qualifying,
-            rows_done=qualifying - left,
-            rows_left=left,
-            chunk_size=chunk_size,
-            chunks_left=math.ceil(left / chunk_size),
+    context = f"plan of migration {migration.name!r}"
+    with connect_both(source, target) as (src, dst), boundary(src, dst, context):
+        return _plan(migration, src, dst, chunk_size)
+
+
+def _plan(
+    migration: Migration, src: sa.Connection, dst: sa.Connection, chunk_size: int
+) -> PlanReport:
+    source_plan = schema.resolve_source(src, migration)
+    target_plan = schema.resolve_target(dst, migration, [c.name for c in source_plan.key])
+    after = _committed_cursor(dst, migration.name)
+    qualifying = _count(src, source_plan, None)
+    left = _count(src, source_plan, after) if after is not None else qualifying
+    report = PlanReport(
+        migration=migration.name,
+        source=describe(src.engine.url),
+        source_table=source_plan.table.name,
+        key=[c.name for c in source_plan.key],
+        target_table=target_plan.table.name,
+        qualifying_rows=qualifying,
+        rows_done=qualifying - left,
+        rows_left=left,
+        chunk_size=chunk_size,
+        chunks_left=math.ceil(left / chunk_size),
+    )
+    pushdown.check_shape(migration, source_plan, target_plan)
+    dialect = dialect_for(dst)
+    why = pushdown.reasons(migration, source_plan, src, dst, dialect)
+    if migration.pushdown and why:
+        raise ConfigError(f"migration {migration.name!r} asks for pushdown, but " + "; ".join(why))
+    if migration.pushdown:
+        report.pushdown = (
+            "on: the database builds each chunk's rows with INSERT ... SELECT; "
+            + dialect.pushdown_locking(src)
         )
-        pushdown.check_shape(migration, source_plan, target_plan)
-        dialect = dialect_for(dst)
-        why = pushdown.reasons(migration, source_plan, src, dst, dialect)
-        if migration.pushdown and why:
-            raise ConfigError(
-                f"migration {migration.name!r} asks for pushdown, but " + "; ".join(why)
-            )
-        if migration.pushdown:
-            report.pushdown = (
-                "on: the database builds each chunk's rows with INSERT ... SELECT; "
-                + dialect.pushdown_locking(src)
-            )
-            statements = pushdown.ChunkStatements(migration, source_plan, target_plan, dialect)
-            _explain_pushdown(src, statements, after, chunk_size, report)
-        else:
-            report.pushdown = (
-                f"not available: {'; '.join(why)}"
-                if why
-                else "available: this migration qualifies; set pushdown=True on the Migration "
-                "(or run with --pushdown) to have the database build the rows, no row leaving it"
-            )
-            _explain_chunk(src, source_plan, after, chunk_size, report)
-            report.write_sql = _write_sql(src, dst, source_plan, target_plan, migration)
-        report.warnings[:0] = schema.missing_indexes(src, source_plan)
-        src.rollback()
-        return report
+        statements = pushdown.ChunkStatements(migration, source_plan, target_plan, dialect)
+        _explain_pushdown(src, statements, after, chunk_size, report)
+    else:
+        report.pushdown = (
+            f"not available: {'; '.join(why)}"
+            if why
+            else "available: this migration qualifies; set pushdown=True on the Migration "
+            "(or run with --pushdown) to have the database build the rows, no row leaving it"
+        )
+        _explain_chunk(src, source_plan, after, chunk_size, report)
+        report.write_sql = _write_sql(src, dst, source_plan, target_plan, migration)
+    report.warnings[:0] = schema.missing_indexes(src, source_plan)
+    src.rollback()
+    return report
 
 
 def _committed_cursor(dst: sa.Connection, name: str) -> cursor.Key | None:

@@ -17,8 +17,7 @@ from rowferry.chunks import read as reading
 from rowferry.chunks.python_path import PythonWay
 from rowferry.chunks.write import Writer
 from rowferry.dialects.connect import Bind, connect_both
-from rowferry.dialects.driver_errors import DriverErrors
-from rowferry.dialects.lookup import dialect_for
+from rowferry.dialects.driver_errors import DriverErrors, boundary
 from rowferry.errors import AlreadyRunning
 from rowferry.migration import transform
 from rowferry.migration.spec import Migration
@@ -43,8 +42,9 @@ def retry_quarantined(
 ) -> RetryReport:
     """Run every quarantined row of ``migration`` again; see the module docstring."""
     report = RetryReport(migration.name)
-    with connect_both(source, target) as (src, dst):
-        processor = _processor(migration, src, dst)
+    context = f"retry of migration {migration.name!r}'s quarantined rows"
+    with connect_both(source, target) as (src, dst), boundary(src, dst, context) as errors:
+        processor = _processor(migration, src, dst, errors)
         _refuse_if_running(dst, migration.name)
         keys = [entry.key for entry in quarantine.entries(dst, migration.name)]
         dst.rollback()
@@ -53,13 +53,15 @@ def retry_quarantined(
     return report
 
 
-def _processor(migration: Migration, src: sa.Connection, dst: sa.Connection) -> PythonWay:
+def _processor(
+    migration: Migration, src: sa.Connection, dst: sa.Connection, errors: DriverErrors
+) -> PythonWay:
     source = resolve.resolve_source(src, migration)
     target = resolve.resolve_target(dst, migration, [c.name for c in source.key])
-    dialects = (dialect_for(src), dialect_for(dst))
-    is_transient = DriverErrors(*dialects).is_transient
-    bound, reader = reading.for_migration(migration, source, dialects[0])
-    return PythonWay(bound, src, dst, reader, Writer(target, dialects[1]), is_transient)
+    source_dialect, target_dialect = errors.dialects
+    bound, reader = reading.for_migration(migration, source, source_dialect)
+    writer = Writer(target, target_dialect)
+    return PythonWay(bound, src, dst, reader, writer, errors.is_transient)
 
 
 def _refuse_if_running(conn: sa.Connection, name: str) -> None:

@@ -29,7 +29,7 @@ from rowferry import defaults
 from rowferry.chunks import read as reading
 from rowferry.chunks.read import chunk_select, readable
 from rowferry.dialects.connect import Bind, connect_both, describe
-from rowferry.dialects.driver_errors import DriverErrors
+from rowferry.dialects.driver_errors import boundary
 from rowferry.dialects.lookup import dialect_for
 from rowferry.engine import gc_tuning
 from rowferry.errors import ConfigError
@@ -74,12 +74,13 @@ def verify(
         raise ValueError("range_size must be at least 1")
     if sample < 0:
         raise ValueError("sample cannot be negative")
-    with gc_tuning.fewer_collections(), connect_both(source, target) as (src, dst):
-        try:
-            return _Verifier(migration, src, dst, range_size, (sample, all_rows)).run()
-        except sa.exc.DBAPIError as exc:
-            errors = DriverErrors(dialect_for(src), dialect_for(dst))
-            raise errors.as_error(exc, f"verify of migration {migration.name!r}") from exc
+    context = f"verify of migration {migration.name!r}"
+    with (
+        gc_tuning.fewer_collections(),
+        connect_both(source, target) as (src, dst),
+        boundary(src, dst, context),
+    ):
+        return _Verifier(migration, src, dst, range_size, (sample, all_rows)).run()
 
 
 class _Verifier:
