@@ -17,6 +17,7 @@ from rowferry.errors import ConfigError
 from rowferry.migration.spec import OnConflict
 
 if TYPE_CHECKING:
+    from rowferry.dialects.catalog_readers import CatalogReader
     from rowferry.dialects.sql_documents import SqlDocuments
 
 
@@ -190,6 +191,14 @@ class Dialect:
         """A JSON column read as its text, unparsed: parsed, a JSON ``null`` would be SQL NULL,
         a bare JSON string JSON text, and PostgreSQL's jsonb numbers floats."""
         return sa.cast(column, sa.Text)
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def catalog_reader(self) -> CatalogReader | None:
+        """The reader of this database's catalog in one statement written for this connection's
+        driver (:mod:`rowferry.dialects.catalog_readers`); None: SQLAlchemy's reflection reads
+        the tables (:func:`rowferry.schema.catalog.read`)."""
+        return None
 
     # -- health readings (the gates of rowferry.engine.throttle) ---------------------------
 

@@ -12,6 +12,7 @@ from rowferry.errors import ConfigError
 from rowferry.migration.spec import OnConflict
 
 if TYPE_CHECKING:
+    from rowferry.dialects.catalog_readers import CatalogReader
     from rowferry.dialects.sql_documents import SqlDocuments
 
 
@@ -171,6 +172,14 @@ class MySQLDialect(Dialect):
             if fields.get("type") in ("ALL", "index") and not table.startswith("<"):
                 found.append(table)
         return found
+
+    def catalog_reader(self) -> CatalogReader | None:
+        """Written for PyMySQL and mysqlclient."""
+        if self.sa_dialect.driver not in ("pymysql", "mysqldb"):
+            return None
+        from rowferry.dialects.catalog_readers.mysql import READER
+
+        return READER
 
     def replica_lag(self, conn: sa.Connection) -> float | None:
         """``Seconds_Behind_Master``, NULL while either replication thread is stopped."""

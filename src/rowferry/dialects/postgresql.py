@@ -15,6 +15,7 @@ from rowferry.errors import ConfigError
 from rowferry.migration.spec import OnConflict
 
 if TYPE_CHECKING:
+    from rowferry.dialects.catalog_readers import CatalogReader
     from rowferry.dialects.sql_documents import SqlDocuments
 
 #: a standby that has replayed all it received is not behind, however old its last replayed
@@ -148,6 +149,14 @@ class PostgreSQLDialect(Dialect):
 
     def full_scans(self, plan: Sequence[str]) -> list[str]:
         return [m.group(1).strip('"') for line in plan for m in [self._scan.search(line)] if m]
+
+    def catalog_reader(self) -> CatalogReader | None:
+        """Written for psycopg 3."""
+        if self.sa_dialect.driver != "psycopg":
+            return None
+        from rowferry.dialects.catalog_readers.postgresql import READER
+
+        return READER
 
     def replica_lag(self, conn: sa.Connection) -> float | None:
         """A standby's replay delay (see ``_LAG``)."""

@@ -12,6 +12,7 @@ from rowferry.dialects.base import Dialect
 from rowferry.dialects.exact_types import Stored
 
 if TYPE_CHECKING:
+    from rowferry.dialects.catalog_readers import CatalogReader
     from rowferry.dialects.sql_documents import SqlDocuments
 
 
@@ -61,3 +62,11 @@ class SQLiteDialect(Dialect):
             if match and "USING" not in line[match.end() :]:
                 found.append(match.group(1).strip('"'))
         return found
+
+    def catalog_reader(self) -> CatalogReader | None:
+        """Written for the standard library's driver."""
+        if self.sa_dialect.driver != "pysqlite":
+            return None
+        from rowferry.dialects.catalog_readers.sqlite import READER
+
+        return READER
