@@ -6,7 +6,7 @@
 
 For each server it creates a database on the local server (``ROWFERRY_TEST_MYSQL_URL``,
 ``ROWFERRY_TEST_PG_URL``, as the tests do), builds the reference workload, and for each latency
-runs the order-history migration through :func:`rowferry.aws.simulate.simulate` until it is done:
+runs the order-history migration through :func:`rowferry.cli.simulate.simulate` until it is done:
 every invocation a fresh process with a fake Lambda context, SIGKILLed at the timeout, its
 address space capped at the memory limit. With a latency, the handler reaches the server
 through :class:`rowferry.aws.latency_proxy.LatencyProxy`, which delays every packet by that many
@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from harness import reference
 from harness.databases import create_database, drop_database
 from rowferry.aws.latency_proxy import LatencyProxy
-from rowferry.aws.simulate import Limits, Simulation, render, simulate
+from rowferry.cli.simulate import Limits, Simulation, render, simulate
 from rowferry.demo import order_history
 from rowferry.state import store
 

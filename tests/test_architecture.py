@@ -1,6 +1,6 @@
 """The import structure of ``src/rowferry``, ``harness/`` and ``bench/``, read with ``ast``.
 
-Nothing here imports the modules it checks. Three rules:
+Nothing here imports the modules it checks. Five rules:
 
 - No import cycle among the modules checked. Only imports that run when a module is imported
   count: those at module level (also inside a module-level ``if``, ``try`` or class body). Imports
@@ -10,6 +10,13 @@ Nothing here imports the modules it checks. Three rules:
   ``from rowferry.x import _name`` nor as ``x._name`` on an imported module. Anywhere in the
   module, functions included.
 - Neither the package, nor the harness, nor the benchmarks import ``tests``.
+- The folders of ``src/rowferry`` are layers (:data:`LAYERS`, docs/architecture.md): a module
+  imports only from its own folder and the layers below it, by any import statement (in a
+  function or under ``TYPE_CHECKING`` too). The package's ``__init__`` (the public names,
+  imported on first use) is its front door, above every layer.
+- No module outside ``rowferry.dialects`` asks which database it talks to by comparing a
+  dialect's name (``conn.dialect.name == "sqlite"``): it asks the dialect object. The demo's
+  reference workload is the exception: it loads test data the fastest way each driver has.
 """
 
 from __future__ import annotations
@@ -192,6 +199,82 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
 
+#: The layers of ``src/rowferry``, lowest first; the top-level modules ``errors``, ``defaults``,
+#: ``urls``, ``documents`` and ``cursor`` are the foundation, below them all.
+LAYERS: list[set[str]] = [
+    {"errors", "defaults", "urls", "documents", "cursor"},
+    {"migration"},
+    {"drivers"},
+    {"dialects"},
+    {"schema"},
+    {"state"},
+    {"chunks"},
+    {"engine"},
+    {"plan", "requeue", "verify"},
+    {"aws", "demo"},
+    {"cli", "__main__"},
+]
+_LAYER_OF = {part: level for level, parts in enumerate(LAYERS) for part in parts}
+#: modules that compare dialect names, and why they may
+NAME_COMPARISONS_ALLOWED = ("rowferry.dialects", "rowferry.demo.workload")
+_DIALECT_NAMES = {"sqlite", "mysql", "mariadb", "postgresql"}
+
+
+def _layer(name: str) -> int | None:
+    """The layer of module ``rowferry.<part>...``; None for the package's ``__init__``."""
+    parts = name.split(".")
+    if parts[0] != "rowferry" or len(parts) == 1:
+        return None
+    return _LAYER_OF[parts[1]]
+
+
+def _layer_violations(module: Module) -> Iterator[str]:
+    mine = _layer(module.name)
+    if mine is None:
+        return
+    for target in module.imported:
+        found = _known(target)
+        theirs = _layer(found) if found else None
+        same_folder = found is not None and found.split(".")[:2] == module.name.split(".")[:2]
+        if theirs is not None and theirs > mine and not same_folder:
+            yield f"{module.name} (layer {mine}) imports {found} (layer {theirs})"
+
+
+def _names_compared(module: Module) -> Iterator[str]:
+    for node in ast.walk(module.tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        values = [node.left, *node.comparators]
+        constants = {
+            c.value
+            for v in values
+            for c in ([v] if isinstance(v, ast.Constant) else getattr(v, "elts", []))
+            if isinstance(c, ast.Constant)
+        }
+        if constants & _DIALECT_NAMES:
+            yield f"{module.name}:{node.lineno} compares {sorted(constants & _DIALECT_NAMES)}"
+
+
+def test_the_folders_of_the_package_are_layers() -> None:
+    unknown = sorted(
+        {m.split(".")[1] for m in MODULES if m.startswith("rowferry.")} - set(_LAYER_OF)
+    )
+    assert not unknown, f"folders or modules with no layer in LAYERS: {unknown}"
+    offenders = sorted(v for module in MODULES.values() for v in _layer_violations(module))
+    assert not offenders, "imports of a higher layer:\n" + "\n".join(offenders)
+
+
+def test_only_the_dialects_compare_database_names() -> None:
+    offenders = sorted(
+        found
+        for module in MODULES.values()
+        if module.name.startswith("rowferry.")
+        and not module.name.startswith(NAME_COMPARISONS_ALLOWED)
+        for found in _names_compared(module)
+    )
+    assert not offenders, "per-database differences outside dialects/:\n" + "\n".join(offenders)
+
+
 def test_no_import_cycles() -> None:
     cycles = [" <-> ".join(group) for group in _cycles()]
     assert not cycles, "modules that import each other at import time:\n" + "\n".join(cycles)
@@ -218,3 +301,10 @@ def test_the_checks_see_the_package() -> None:
     assert "bench.soak" in MODULES
     assert "harness.faults" in MODULES["bench.soak"].eager
     assert "rowferry.errors" in MODULES["rowferry.engine.trip"].eager
+    assert list(_names_compared(MODULES["rowferry.dialects.connect"]))  # compares, allowed there
+    trip = MODULES["rowferry.engine.trip"]
+    assert not list(_layer_violations(trip))
+    trip_upside_down = Module(
+        "rowferry.drivers.trip", trip.path, False, trip.tree, set(), trip.imported
+    )
+    assert list(_layer_violations(trip_upside_down))  # a driver may not import the engine

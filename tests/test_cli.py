@@ -401,6 +401,6 @@ def test_run_off_a_terminal_loads_only_what_it_needs(db_url: str) -> None:
         "rowferry.verify.check",
         "rowferry.plan",
         "rowferry.aws.package",
-        "rowferry.aws.simulate",
+        "rowferry.cli.simulate",
     }
     assert not loaded & other_commands

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from rowferry import cursor
 from rowferry.errors import CursorError
-from rowferry.state import cursor
 
 KEYS = [
     (1,),

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 import rowferry
 from harness import reference
+from rowferry.chunks import failpoints
 from rowferry.demo import order_history
-from rowferry.engine import failpoints
 from rowferry.state import store
 
 MIGRATION_FILE = order_history.__file__
@@ -133,7 +133,7 @@ def test_killed_at_any_instant_and_resumed_equals_one_uninterrupted_run(db_url: 
 def test_failpoints_are_known_by_name(tmp_path: Path) -> None:
     env = dict(os.environ, ROWFERRY_FAILPOINTS="no_such_point=1")
     proc = subprocess.run(
-        [sys.executable, "-c", "import rowferry.engine.failpoints"],
+        [sys.executable, "-c", "import rowferry.chunks.failpoints"],
         env=env,
         capture_output=True,
         text=True,

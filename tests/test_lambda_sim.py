@@ -29,8 +29,8 @@ from click.testing import CliRunner
 from harness import reference
 from harness.databases import create_database, drop_database
 from rowferry.aws.latency_proxy import LatencyProxy
-from rowferry.aws.simulate import Invocation, Limits, Simulation, simulate
 from rowferry.cli.main import main
+from rowferry.cli.simulate import Invocation, Limits, Simulation, simulate
 from rowferry.demo import order_history
 from rowferry.state import store
 

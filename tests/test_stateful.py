@@ -19,10 +19,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 import rowferry
 from harness import reference
-from rowferry import Budget
+from rowferry import Budget, cursor
 from rowferry.demo import order_history
 from rowferry.requeue import retry_quarantined
-from rowferry.state import cursor, quarantine
+from rowferry.state import quarantine
 from rowferry.state import store as state
 
 BROKEN: set[int] = set()

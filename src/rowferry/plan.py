@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rowferry import defaults
+from rowferry import cursor, defaults
 from rowferry.chunks import packed, pushdown
 from rowferry.chunks import read as reading
 from rowferry.chunks.read import chunk_select, lookup_match, relation_select
@@ -28,7 +28,6 @@ from rowferry.migration import transform as transforming
 from rowferry.migration.spec import Migration
 from rowferry.schema import resolve as schema
 from rowferry.schema.resolve import RelationPlan
-from rowferry.state import cursor
 from rowferry.state import store as state
 
 _SHOWN_KEYS = 3

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from rowferry.chunks import read as reading
 from rowferry.chunks.python_path import PythonWay
 from rowferry.chunks.write import Writer
+from rowferry.cursor import Key
 from rowferry.dialects.connect import Bind, connect_both
 from rowferry.dialects.driver_errors import DriverErrors, boundary
 from rowferry.errors import AlreadyRunning
@@ -24,7 +25,6 @@ from rowferry.migration.spec import Migration
 from rowferry.schema import resolve
 from rowferry.state import quarantine
 from rowferry.state import store as state
-from rowferry.state.cursor import Key
 
 
 @dataclass

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 
 import rowferry
 from rowferry import Budget, ConfigError, Migration, RowferryError, Target
+from rowferry.chunks import failpoints
 from rowferry.dialects.connect import create_engine
-from rowferry.engine import failpoints
 
 from .cases import Case
 from .databases import Database, Databases

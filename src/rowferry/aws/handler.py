@@ -32,7 +32,7 @@ from rowferry import defaults
 from rowferry.aws import schedule, secrets, telemetry
 from rowferry.aws.config import LambdaConfig, ScheduleRef
 from rowferry.aws.context import LambdaContext
-from rowferry.dialects.connect import connect, create_engine, mask_secrets, parse_url
+from rowferry.dialects.connect import connect, create_engine, is_server, mask_secrets, parse_url
 from rowferry.engine.run import Budget, RunResult, run
 from rowferry.errors import AlreadyRunning, ConfigError, RowferryError
 from rowferry.migration.file import load
@@ -100,7 +100,7 @@ def _require_budget(remaining: float, margin: float) -> None:
 
 def _with_connect_timeout(url: str) -> str:
     parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite" or "connect_timeout" in parsed.query:
+    if not is_server(parsed) or "connect_timeout" in parsed.query:
         return url
     parsed = parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_SECONDS)})
     return parsed.render_as_string(hide_password=False)

@@ -1,6 +1,6 @@
 """``python -m rowferry.aws.invoke``: one simulated Lambda invocation, in the process it starts.
 
-:mod:`rowferry.aws.simulate` starts this module once per invocation, with the function's
+:mod:`rowferry.cli.simulate` starts this module once per invocation, with the function's
 environment plus:
 
 ========================== ==============================================================

@@ -18,10 +18,9 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from rowferry.engine import failpoints
-from rowferry.engine.stops import ChunkTimer
+from rowferry import cursor
+from rowferry.chunks import failpoints
 from rowferry.errors import CheckpointConflict
-from rowferry.state import cursor
 from rowferry.state import store as state
 
 
@@ -60,6 +59,15 @@ class Outcome:
 
 #: no rows were left: nothing was written or committed
 NOTHING_LEFT = Outcome(0, 0, 0, None, last=True)
+
+
+class Timer(Protocol):
+    """Measures chunks (the trip's :class:`rowferry.engine.stops.ChunkTimer`)."""
+
+    @property
+    def seconds_per_row(self) -> float | None: ...
+
+    def record(self, seconds: float, rows: int) -> None: ...
 
 
 class ChunkWay(Protocol):
@@ -102,7 +110,7 @@ class Chunks:
         current: state.MigrationState,
         after: cursor.Key | None,
         limit: int,
-        timer: ChunkTimer,
+        timer: Timer,
         lease_until: Any,
         next_limit: int,
     ) -> tuple[Outcome, state.MigrationState]:

@@ -19,9 +19,9 @@ from contextlib import suppress
 
 import sqlalchemy as sa
 
+from rowferry import cursor
 from rowferry.chunks.read import Chunk, ChunkReader
 from rowferry.dialects.connect import connect
-from rowferry.state import cursor
 
 log = logging.getLogger("rowferry")
 

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from rowferry import defaults
+from rowferry import cursor, defaults
 from rowferry.chunks.contract import Slice, Written
 from rowferry.chunks.read import chunk_select
 from rowferry.dialects.base import Dialect
@@ -50,7 +50,6 @@ from rowferry.errors import ConfigError, SchemaError
 from rowferry.migration.shapes import Copy, Snapshot
 from rowferry.migration.spec import Migration
 from rowferry.schema.resolve import RelationPlan, SourcePlan, TargetPlan
-from rowferry.state import cursor
 
 
 def check_shape(migration: Migration, source: SourcePlan, target: TargetPlan) -> None:

@@ -18,17 +18,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rowferry import defaults
+from rowferry import cursor, defaults
+from rowferry.chunks import memory
 from rowferry.chunks.contract import Slice, Written
 from rowferry.chunks.prefetch import Prefetcher
 from rowferry.chunks.read import Chunk, ChunkReader
 from rowferry.chunks.write import BadRows, Writer
-from rowferry.engine import sizing
 from rowferry.errors import MigrationFailed, RowRejected
 from rowferry.migration import transform as transforming
 from rowferry.migration.spec import Migration
 from rowferry.schema import resolve
-from rowferry.state import cursor, quarantine
+from rowferry.state import quarantine
 
 
 class PythonWay:
@@ -68,7 +68,7 @@ class PythonWay:
             return None
         if self.prefetch and len(chunk.rows) == limit:
             self.prefetch.start(chunk.last_key, next_limit)
-        size = sizing.bytes_per_row(chunk.rows, chunk.related)
+        size = memory.bytes_per_row(chunk.rows, chunk.related)
         return Slice(len(chunk.rows), chunk.last_key, chunk, size)
 
     def write(self, piece: Slice, fence: Callable[[], None]) -> Written:

@@ -16,13 +16,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rowferry import cursor
 from rowferry.chunks import packed
 from rowferry.dialects.base import Dialect
 from rowferry.migration import shapes
 from rowferry.migration import transform as transforming
 from rowferry.migration.spec import Migration, Related, Row
 from rowferry.schema.resolve import RelationPlan, SourcePlan
-from rowferry.state import cursor
 
 log = logging.getLogger("rowferry")
 

@@ -23,7 +23,7 @@ from rowferry.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from rowferry.aws.simulate import Invocation
+    from rowferry.cli.simulate import Invocation
     from rowferry.engine.sizing import ChunkSize
 
 
@@ -185,8 +185,8 @@ def simulate(
     was killed), 2 when refused before the first invocation: a --timeout that leaves the trip
     less than 1 s after --safety-margin, or the 'aws' extra not installed.
     """
-    from rowferry.aws.simulate import Limits, render, summary
-    from rowferry.aws.simulate import simulate as run_simulation
+    from rowferry.cli.simulate import Limits, render, summary
+    from rowferry.cli.simulate import simulate as run_simulation
     from rowferry.migration.file import load
 
     _require_aws_extra()
@@ -281,16 +281,16 @@ def _routed(source: str, target: str | None, latency_ms: float) -> Iterator[tupl
     import sqlalchemy as sa
 
     from rowferry.aws.latency_proxy import LatencyProxy
+    from rowferry.dialects.connect import server_address
 
     with contextlib.ExitStack() as stack:
         proxies: dict[tuple[str, int], LatencyProxy] = {}
 
         def route(url: str) -> str:
             parsed = sa.make_url(url)
-            if parsed.get_backend_name() == "sqlite" or not parsed.host:
+            upstream = server_address(parsed)
+            if upstream is None:
                 raise click.UsageError("--latency-ms needs server databases, not SQLite")
-            default = 5432 if parsed.get_backend_name() == "postgresql" else 3306
-            upstream = (parsed.host, parsed.port or default)
             if upstream not in proxies:
                 proxy = LatencyProxy(*upstream, delay_ms=latency_ms)
                 proxies[upstream] = stack.enter_context(proxy)

@@ -51,6 +51,9 @@ class Dialect:
     holds_any_value: ClassVar[bool] = False
     #: whether decimals are written as their text (a double would lose digits)
     decimals_as_text: ClassVar[bool] = False
+    #: whether DECIMAL/NUMERIC values compare exactly (SQLite compares them as doubles, text
+    #: or integers, so such a column cannot be a chunk key)
+    exact_decimals: ClassVar[bool] = True
     #: whether the next chunk is read on a second connection while one is written (SQLite:
     #: one file, one reader is enough)
     prefetches: ClassVar[bool] = True
@@ -160,6 +163,14 @@ class Dialect:
     def is_transient(self, exc: sa.exc.DBAPIError) -> bool:
         """Whether retrying the failed transaction may succeed (deadlock, lost connection ...)."""
         return bool(exc.connection_invalidated)
+
+    def read_as_stored(self, table: sa.Table, key: Sequence[str]) -> None:
+        """Give a source table's columns the types that read values as the database holds
+        them, where SQLAlchemy's own would convert them (SQLite)."""
+
+    def never_null(self, conn: sa.Connection, table: sa.Table, column: sa.Column[Any]) -> bool:
+        """Whether a column declared nullable can hold no NULL all the same."""
+        return False
 
     # -- pushdown ------------------------------------------------------------------------
 

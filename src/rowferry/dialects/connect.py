@@ -64,6 +64,20 @@ def _with_defaults(url: sa.URL) -> sa.URL:
     return url
 
 
+def is_server(url: sa.URL) -> bool:
+    """Whether ``url`` names a database server (not a SQLite file)."""
+    return url.get_backend_name() != "sqlite"
+
+
+def server_address(url: sa.URL) -> tuple[str, int] | None:
+    """The host and port of a database server, with the database's default port; None for
+    SQLite or a URL without a host (a socket)."""
+    if not is_server(url) or not url.host:
+        return None
+    default = 5432 if url.get_backend_name() == "postgresql" else 3306
+    return url.host, url.port or default
+
+
 def _has_mysqlclient() -> bool:
     """Whether the optional C driver (``pip install 'rowferry[mysqlclient]'``) is installed."""
     return importlib.util.find_spec("MySQLdb") is not None

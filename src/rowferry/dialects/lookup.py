@@ -18,5 +18,6 @@ _DIALECTS: dict[str, type[Dialect]] = {
 
 
 def dialect_for(bind: sa.Connection | sa.Engine) -> Dialect:
-    """The dialect object for a connection or engine."""
-    return _DIALECTS[bind.dialect.name](bind.dialect)
+    """The dialect object for a connection or engine (SQL-standard behaviour for a database
+    rowferry has no class for)."""
+    return _DIALECTS.get(bind.dialect.name, Dialect)(bind.dialect)

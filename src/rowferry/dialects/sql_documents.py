@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import count
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -37,8 +37,25 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from rowferry.dialects.exact_types import declared
 
-if TYPE_CHECKING:
-    from rowferry.schema.resolve import RelationPlan
+
+class Relation(Protocol):
+    """A relation bound to its table (what :class:`rowferry.schema.resolve.RelationPlan` is)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def many(self) -> bool: ...
+    @property
+    def table(self) -> sa.Table: ...
+    @property
+    def parent_columns(self) -> tuple[str, ...]: ...
+    @property
+    def child_columns(self) -> tuple[str, ...]: ...
+    @property
+    def order_by(self) -> tuple[sa.ColumnElement[Any], ...]: ...
+    @property
+    def children(self) -> Sequence[Relation]: ...
+
 
 #: PostgreSQL functions take at most 100 arguments: objects are built 50 pairs at a time
 _PG_PAIRS = 50
@@ -108,7 +125,7 @@ class SqlDocuments:
         return False
 
     def document(
-        self, table: sa.FromClause, relations: Sequence[RelationPlan]
+        self, table: sa.FromClause, relations: Sequence[Relation]
     ) -> sa.ColumnElement[Any]:
         """``{**row, **related}`` of ``table``'s current row, as a JSON expression."""
         pairs: list[tuple[str, sa.ColumnElement[Any]]] = [(c.name, self.value(c)) for c in table.c]
@@ -120,7 +137,7 @@ class SqlDocuments:
     def object(self, pairs: Sequence[tuple[str, sa.ColumnElement[Any]]]) -> sa.ColumnElement[Any]:
         return sa.func.json_object(*_flat(pairs))
 
-    def relation(self, rel: RelationPlan, parent: sa.FromClause) -> sa.ColumnElement[Any]:
+    def relation(self, rel: Relation, parent: sa.FromClause) -> sa.ColumnElement[Any]:
         """The related row(s) of ``parent``'s current row: an object or null, or a list."""
         child = rel.table.alias(f"rf_{next(self._aliases)}")
         match = sa.and_(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from rowferry.dialects import exact_types
 from rowferry.dialects.base import Dialect
 from rowferry.dialects.exact_types import Stored
 
@@ -24,12 +25,26 @@ class SQLiteDialect(Dialect):
     unheld_floats = ()  # NaN is stored as NULL
     holds_any_value = True
     decimals_as_text = True
+    exact_decimals = False
     prefetches = False
 
     def sql_documents(self) -> SqlDocuments:
         from rowferry.dialects.sql_documents import SQLiteDocuments
 
         return SQLiteDocuments()
+
+    def read_as_stored(self, table: sa.Table, key: Sequence[str]) -> None:
+        exact_types.read_as_stored(table, list(key))
+
+    def never_null(self, conn: sa.Connection, table: sa.Table, column: sa.Column[Any]) -> bool:
+        """An ``INTEGER PRIMARY KEY``: an alias of the row id, never NULL, though SQLite
+        declares it nullable (its other primary keys may hold NULLs)."""
+        if list(table.primary_key.columns) != [column]:
+            return False
+        declared = conn.exec_driver_sql(
+            "SELECT type FROM pragma_table_info(?) WHERE name = ?", (table.name, column.name)
+        ).scalar()
+        return str(declared).upper() == "INTEGER"  # exactly: INT PRIMARY KEY is no alias
 
     def pushdown_locking(self, conn: sa.Connection) -> str:
         """SQLite locks the database, not rows, for any write."""

@@ -14,10 +14,8 @@ chunk, times three (the chunk read ahead, this chunk, its output rows) must stay
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 from rowferry import defaults
 
@@ -25,7 +23,6 @@ ChunkSize: TypeAlias = int | Literal["auto"]
 
 #: chunks in memory at once on the Python path: read ahead, being written, its output rows
 _COPIES = 3
-_SAMPLE = 20
 
 
 def check(chunk_size: ChunkSize) -> None:
@@ -76,20 +73,3 @@ class ChunkSizer:
 
 def _clamp(size: int, ceiling: int) -> int:
     return min(max(size, defaults.MIN_CHUNK_SIZE), ceiling)
-
-
-def bytes_per_row(rows: Sequence[Any], related: Sequence[Any]) -> float | None:
-    """Python memory of one root row with its related rows, from a sample of the chunk."""
-    if not rows:
-        return None
-    sample = min(len(rows), _SAMPLE)
-    total = sum(_size(rows[i]) + (_size(related[i]) if related else 0) for i in range(sample))
-    return total / sample
-
-
-def _size(value: Any) -> int:
-    if isinstance(value, dict):
-        return sys.getsizeof(value) + sum(_size(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return sys.getsizeof(value) + sum(_size(v) for v in value)
-    return sys.getsizeof(value)

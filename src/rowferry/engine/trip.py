@@ -18,7 +18,7 @@ from typing import Literal
 import sqlalchemy as sa
 import tenacity
 
-from rowferry import defaults
+from rowferry import cursor, defaults
 from rowferry.chunks.contract import Outcome
 from rowferry.dialects.connect import describe
 from rowferry.engine import gc_tuning
@@ -33,7 +33,7 @@ from rowferry.errors import (
     TransientError,
 )
 from rowferry.migration.spec import Migration
-from rowferry.state import cursor, identity
+from rowferry.state import identity
 from rowferry.state import store as state
 
 log = logging.getLogger("rowferry")

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from rowferry.cursor import Key
 from rowferry.errors import MigrationFailed
 from rowferry.migration.spec import Migration, Related, Row
-from rowferry.state.cursor import Key
 
 
 @dataclass

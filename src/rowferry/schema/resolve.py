@@ -225,8 +225,7 @@ def resolve_source(
     key_names = migration.key or _primary_key(table, role)
     key = tuple(reflect.column(table, name, f"{role} key") for name in key_names)
     _check_key(reflect, table, key, role)
-    if conn.dialect.name == "sqlite":
-        exact_types.read_as_stored(table, list(key_names))
+    dialect_for(conn).read_as_stored(table, key_names)
     where = _bind_where(migration)
     relations = _resolve_relations(reflect, table, key_names, migration.relations, role)
     plan = SourcePlan(table=table, key=key, where=where, relations=relations)
@@ -246,14 +245,17 @@ def _check_key(
         "other values than the cursor that reads it, and NaN equals nothing); choose an exact "
         "key (integers, decimals, strings, dates)",
     )
-    if reflect.conn.dialect.name == "sqlite":
+    if not dialect_for(reflect.conn).exact_decimals:
         _refuse_key(
             role,
             [n for n, kind in kinds.items() if isinstance(kind, sa.Numeric)],
             "are DECIMAL/NUMERIC, which SQLite holds and compares as doubles, text or "
             "integers; choose an INTEGER or TEXT key",
         )
-    nullable = [c.name for c in key if c.nullable and not _is_rowid(reflect.conn, table, c)]
+    dialect = dialect_for(reflect.conn)
+    nullable = [
+        c.name for c in key if c.nullable and not dialect.never_null(reflect.conn, table, c)
+    ]
     if nullable:
         raise SchemaError(f"{role}: key column(s) {nullable} may be NULL; a key must be NOT NULL")
     if not any(unique <= names for unique in reflect.unique_sets(table)):
@@ -267,17 +269,6 @@ def _check_key(
 def _refuse_key(role: str, columns: list[str], why: str) -> None:
     if columns:
         raise SchemaError(f"{role}: key column(s) {columns} {why} with key=[...]")
-
-
-def _is_rowid(conn: sa.Connection, table: sa.Table, column: sa.Column[Any]) -> bool:
-    """Whether ``column`` is a SQLite ``INTEGER PRIMARY KEY``: an alias of the row id, never
-    NULL, though SQLite declares it nullable (its other primary keys may hold NULLs)."""
-    if conn.dialect.name != "sqlite" or list(table.primary_key.columns) != [column]:
-        return False
-    declared = conn.exec_driver_sql(
-        "SELECT type FROM pragma_table_info(?) WHERE name = ?", (table.name, column.name)
-    ).scalar()
-    return str(declared).upper() == "INTEGER"  # exactly: INT PRIMARY KEY is no alias
 
 
 def _bind_where(migration: Migration) -> sa.ColumnElement[bool] | None:

@@ -11,7 +11,7 @@ table is named without its schema when that schema is the connection's default o
 compiled by the source's dialect in capitals with an integer's display width dropped
 (``INTEGER(11)`` and ``INTEGER`` are the same column to a cursor), and runs of whitespace in the
 filter count as one space. Parameter values are JSON, tagged where JSON has no exact type, as in
-:mod:`rowferry.state.cursor` (``{"decimal": "12.50"}``, ``{"datetime": ...}``).
+:mod:`rowferry.cursor` (``{"decimal": "12.50"}``, ``{"datetime": ...}``).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rowferry import cursor
 from rowferry.errors import CursorError
 from rowferry.migration.spec import Migration
 from rowferry.schema.resolve import SourcePlan, TargetPlan
-from rowferry.state import cursor
 
 #: an integer type's display width (MySQL, MariaDB): not part of what the column holds
 _DISPLAY_WIDTH = re.compile(r"^((?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?)\(\d+\)")
@@ -121,7 +121,7 @@ def _bound_params(where: sa.ColumnElement[bool] | None) -> dict[str, Any]:
 
 def _tagged(value: Any) -> Any:
     """``value`` as JSON that keeps its type: as a cursor holds it
-    (:func:`rowferry.state.cursor.to_json`), lists item by item, any other value tagged with its
+    (:func:`rowferry.cursor.to_json`), lists item by item, any other value tagged with its
     type's name."""
     if value is None or isinstance(value, bool):
         return value

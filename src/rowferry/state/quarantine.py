@@ -16,8 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rowferry import defaults, documents
-from rowferry.state import cursor
+from rowferry import cursor, defaults, documents
 from rowferry.state.tables import quarantine_table, utcnow
 
 _q = quarantine_table

@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rowferry import defaults
+from rowferry import cursor, defaults
 from rowferry.chunks import read as reading
 from rowferry.chunks.read import chunk_select, readable
 from rowferry.dialects.connect import Bind, connect_both, describe
@@ -36,7 +36,7 @@ from rowferry.errors import ConfigError
 from rowferry.migration import transform as transforming
 from rowferry.migration.spec import Migration, Row
 from rowferry.schema import resolve
-from rowferry.state import cursor, quarantine
+from rowferry.state import quarantine
 from rowferry.verify.report import RowMismatch, VerifyReport
 from rowferry.verify.values import (
     KeyForm,

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rowferry.state import cursor
+from rowferry import cursor
 
 Key = cursor.Key
 #: keys (and ranges, and rows) listed per kind of problem; all of them are counted

@@ -16,10 +16,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rowferry import documents
+from rowferry import cursor, documents
 from rowferry.migration.spec import Row
 from rowferry.schema import resolve
-from rowferry.state import cursor
 from rowferry.verify.report import Findings, RangeMismatch
 
 Key = cursor.Key
