@@ -87,6 +87,7 @@ class MigrationState:
     updated_at: dt.datetime
     last_trip_at: dt.datetime | None
     finished_at: dt.datetime | None
+    follow_json: str | None = None
 
     @property
     def rows_left(self) -> int | None:

@@ -37,6 +37,8 @@ state_table = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Column("last_trip_at", sa.DateTime, nullable=True),
     sa.Column("finished_at", sa.DateTime, nullable=True),
+    # a followed migration's position in its source's changes (rowferry.engine.follow)
+    sa.Column("follow_json", sa.Text, nullable=True),
 )
 
 QUARANTINE_TABLE = "rowferry_quarantine"
