@@ -1,23 +1,29 @@
 """The founding migration on a live database: ``python -m tests.live --url URL [options]``.
 
 Builds the pharmacy workload (:mod:`rowferry.demo.workload`), then, for ``--seconds``, changes
-it as a shop does while ``rowferry run`` trips of the order-history migration start every
-``--interval`` seconds, some of them killed with SIGKILL at a random instant:
+it as a shop does while ``rowferry run`` trips of the live order-history migration
+(``order-history-live``: it follows the orders' ``updated_at`` after its backlog; ``--name
+order-history`` runs the one that walks the key once) start every ``--interval`` seconds, some
+of them killed with SIGKILL at a random instant:
 
 - open orders anywhere in the key range (low keys, which the cursor passed long ago, as often
   as any) reach a final status, with their status event and a new ``updated_at``;
 - new orders arrive, open or already final;
 - some final orders move to another final status (a collected order refunded as cancelled).
 
-Then trips run until one ends ``done`` and the history is compared with the source, in plain
-SQL: every order in a final status must have exactly one snapshot, and nothing else may be
-there. It prints the orders that never reached the history, the snapshots whose status is no
-longer the order's, and the extra ones, and exits 1 when any is found.
+The shop sets ``updated_at`` from its own clock (UTC), as an application does. When it stops,
+the lag passes, then trips run until one ends ``done`` or ``caught_up``, and the history is
+compared with the source, in plain SQL: every order in a final status must have exactly one
+snapshot, with its current status (the live migration replaces a snapshot when its order moves
+to another final status), and nothing else may be there. It prints the orders that never
+reached the history, the snapshots whose status is no longer the order's, and the extra ones,
+and exits 1 when any is found.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import random
 import signal
 import subprocess
@@ -29,9 +35,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from rowferry.demo import workload
+from rowferry.demo import order_history, workload
+from rowferry.migration.follow import Changes as FollowChanges
 
 MIGRATION_FILE = Path(workload.__file__).with_name("order_history.py")
+LIVE = order_history.live_migration
 FINAL = workload.FINAL_STATUSES
 OPEN = workload.OPEN_STATUSES
 
@@ -99,10 +107,10 @@ class Shop(threading.Thread):
     def _set_status(self, conn: sa.Connection, order_id: int, old: str, new: str) -> None:
         conn.execute(
             sa.text(
-                "UPDATE orders SET status = :new, updated_at = CURRENT_TIMESTAMP "
+                "UPDATE orders SET status = :new, updated_at = :now "
                 "WHERE id = :id AND status = :old"
             ),
-            {"new": new, "id": order_id, "old": old},
+            {"new": new, "id": order_id, "old": old, "now": _utc_now()},
         )
         self._event(conn, order_id, old, new)
 
@@ -126,13 +134,18 @@ class Shop(threading.Thread):
         conn.execute(
             sa.text(
                 "INSERT INTO orders (id, patient_id, status, total, notes, created_at, "
-                "updated_at) SELECT :id, patient_id, :status, total, notes, "
-                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM orders WHERE id = :template"
+                "updated_at) SELECT :id, patient_id, :status, total, notes, :now, :now "
+                "FROM orders WHERE id = :template"
             ),
-            {"id": new_id, "status": status, "template": template},
+            {"id": new_id, "status": status, "template": template, "now": _utc_now()},
         )
         self._event(conn, new_id, None, status)
         self.changes.arrived += 1
+
+
+def _utc_now() -> dt.datetime:
+    """The application's clock: UTC, without a zone, as the workload's times are."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -142,7 +155,7 @@ class Trips:
     statuses: dict[int, int] = field(default_factory=dict)
 
 
-def _trip(url: str, budget: float) -> subprocess.Popen[bytes]:
+def _trip(url: str, budget: float, name: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -150,6 +163,8 @@ def _trip(url: str, budget: float) -> subprocess.Popen[bytes]:
             "rowferry",
             "run",
             str(MIGRATION_FILE),
+            "--name",
+            name,
             "--source",
             url,
             "--time-budget",
@@ -162,7 +177,7 @@ def _trip(url: str, budget: float) -> subprocess.Popen[bytes]:
 
 
 def _schedule(
-    url: str, seconds: float, interval: float, kill_share: float, rng: random.Random
+    url: str, name: str, seconds: float, interval: float, kill_share: float, rng: random.Random
 ) -> Trips:
     """Start a trip every ``interval`` s for ``seconds`` s (one at a time, as a scheduler whose
     runs do not overlap would); kill ``kill_share`` of them at a random instant."""
@@ -170,7 +185,7 @@ def _schedule(
     ends = time.monotonic() + seconds
     while time.monotonic() < ends:
         started = time.monotonic()
-        child = _trip(url, interval)
+        child = _trip(url, interval, name)
         trips.started += 1
         if rng.random() < kill_share:
             time.sleep(rng.uniform(0, interval))
@@ -182,10 +197,10 @@ def _schedule(
     return trips
 
 
-def _finish_trips(url: str, limit: int = 100) -> int:
-    """Run trips until one says done; return how many ran."""
+def finish_trips(url: str, name: str, limit: int = 100) -> int:
+    """Run trips until one says done or caught up; return how many ran."""
     for n in range(1, limit + 1):
-        if _trip(url, 30).wait() == 0:
+        if _trip(url, 30, name).wait() == 0:
             return n
     raise SystemExit(f"the migration was not done after {limit} trips")
 
@@ -223,9 +238,53 @@ def compare(url: str) -> Comparison:
     )
 
 
+@dataclass
+class Soak:
+    """What one soak did and found."""
+
+    changes: Changes
+    trips: Trips
+    finishing_trips: int
+    found: Comparison
+    seconds: float
+
+    @property
+    def exact(self) -> bool:
+        found = self.found
+        return not (found.missing or found.stale or found.extra or found.duplicated)
+
+
+def soak(
+    url: str,
+    *,
+    name: str = LIVE.name,
+    orders: int = 20_000,
+    rate: float = 20.0,
+    seconds: float = 60.0,
+    interval: float = 1.0,
+    kill_share: float = 0.2,
+    seed: int = 1,
+) -> Soak:
+    """Build the workload, change it while scheduled trips run, let the lag pass, finish."""
+    started = time.monotonic()
+    workload.build(url, orders=orders, seed=seed)
+    shop = Shop(url, rate, seed)
+    shop.start()
+    trips = _schedule(url, name, seconds, interval, kill_share, random.Random(seed))
+    shop.stopping.set()
+    shop.join()
+    shop.engine.dispose()
+    if name == LIVE.name:
+        assert isinstance(LIVE.follow, FollowChanges)
+        time.sleep(LIVE.follow.lag)  # the shop's last changes fall behind the watermark
+    after = finish_trips(url, name)
+    return Soak(shop.changes, trips, after, compare(url), time.monotonic() - started)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.live", description=__doc__)
     parser.add_argument("--url", required=True, help="the source (and target) database")
+    parser.add_argument("--name", default=LIVE.name, help="the migration of order_history.py")
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=20.0, help="changes a second")
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -233,26 +292,23 @@ def main() -> int:
     parser.add_argument("--kill-share", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-
-    started = time.monotonic()
-    workload.build(args.url, orders=args.orders, seed=args.seed)
-    shop = Shop(args.url, args.rate, args.seed)
-    shop.start()
-    trips = _schedule(
-        args.url, args.seconds, args.interval, args.kill_share, random.Random(args.seed)
+    done = soak(
+        args.url,
+        name=args.name,
+        orders=args.orders,
+        rate=args.rate,
+        seconds=args.seconds,
+        interval=args.interval,
+        kill_share=args.kill_share,
+        seed=args.seed,
     )
-    shop.stopping.set()
-    shop.join()
-    shop.engine.dispose()
-    after = _finish_trips(args.url)
-    found = compare(args.url)
-    changes = shop.changes
+    changes, trips, found = done.changes, done.trips, done.found
     print(
-        f"{args.orders:,} orders; the shop finished {changes.finished:,}, added "
+        f"{args.name}: {args.orders:,} orders; the shop finished {changes.finished:,}, added "
         f"{changes.arrived:,} and moved {changes.moved:,} between final statuses in "
         f"{args.seconds:g} s ({len(changes.errors)} changes failed); {trips.started} trips "
         f"({trips.killed} killed, exit statuses {dict(sorted(trips.statuses.items()))}), then "
-        f"{after} to finish; {time.monotonic() - started:.0f} s in all"
+        f"{done.finishing_trips} to finish; {done.seconds:.0f} s in all"
     )
     print(
         f"final orders {found.final:,}, snapshots {found.snapshots:,}: missing "
@@ -262,8 +318,7 @@ def main() -> int:
     for label, keys in (("missing", found.missing), ("stale", found.stale), ("extra", found.extra)):
         if keys:
             print(f"  {label}: {keys[:20]}{' ...' if len(keys) > 20 else ''}")
-    bad = found.missing or found.stale or found.extra or found.duplicated
-    return 1 if bad else 0
+    return 0 if done.exact else 1
 
 
 if __name__ == "__main__":

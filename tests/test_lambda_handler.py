@@ -438,3 +438,23 @@ def test_a_schedule_that_cannot_be_disabled_does_not_fail_the_invocation(
     assert result["status"] == "done"
     assert result["schedule"].startswith("error: cannot disable schedule 'no-such-schedule'")
     assert "ResourceNotFoundException" in result["schedule"]
+
+
+def test_a_followed_migration_is_caught_up_and_keeps_its_schedule(
+    tmp_path: Any, aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
+    reference.build(url, orders=60)
+    make_schedule()
+    monkeypatch.setenv("ROWFERRY_MIGRATION", "rowferry.demo.order_history:live_migration")
+    monkeypatch.setenv("ROWFERRY_SOURCE", url)
+    monkeypatch.setenv("ROWFERRY_DISABLE_SCHEDULE", "rowferry-every-minute")
+    results = [invoke()]
+    while results[-1]["status"] == "more":
+        assert len(results) < 50, results[-1]
+        results.append(invoke())
+    assert results[-1]["status"] == "caught_up" and "schedule" not in results[-1]
+    again = invoke()
+    assert again["status"] == "caught_up" and again["rows"] == 0
+    assert schedule_now()["State"] == "ENABLED"
+    assert reference.snapshots(url) == reference.expected_snapshots(url)

@@ -32,6 +32,7 @@ if _typing.TYPE_CHECKING:
         TransientError,
     )
     from rowferry.migration.file import load
+    from rowferry.migration.follow import Changes, Sweep
     from rowferry.migration.shapes import Copy, Snapshot
     from rowferry.migration.spec import BelongsTo, HasMany, Migration, Target
 
@@ -66,6 +67,8 @@ _HOMES = {
     "ThreadsRunning": "engine.throttle",
     "HistoryLength": "engine.throttle",
     "Check": "engine.throttle",
+    "Changes": "migration.follow",
+    "Sweep": "migration.follow",
     "run": "engine.run",
 }
 
@@ -73,6 +76,7 @@ __all__ = [
     "AlreadyRunning",
     "BelongsTo",
     "Budget",
+    "Changes",
     "Check",
     "CheckpointConflict",
     "ChunkDone",
@@ -92,6 +96,7 @@ __all__ = [
     "SchemaError",
     "Snapshot",
     "StateError",
+    "Sweep",
     "Target",
     "ThreadsRunning",
     "Throttle",

@@ -77,6 +77,16 @@ QUARANTINE_ROW_CHARS = 256 * 1024
 #: before it stops (status 3, run again): well inside the lease it renews at each checkpoint.
 THROTTLE_WAIT_SECONDS = 60.0
 
+#: A followed migration reads changes up to this many seconds behind the database's clock: a
+#: row whose change column was set by a transaction still open is not passed over unless that
+#: transaction lasts longer. A minute covers the web requests and jobs of an ordinary
+#: application (and clock skew between its servers) and delays the history by no more than a
+#: schedule that fires every minute already does.
+FOLLOW_LAG_SECONDS = 60.0
+#: A sweep examines this many source keys per anti-join: one index range of the source, looked
+#: up in the target's unique index, a few milliseconds of work per step.
+SWEEP_KEYS = 10_000
+
 #: A chunk that fails with a transient error (deadlock, lock wait timeout, lost connection) is
 #: rolled back and tried again this many times in all, after reconnecting, waiting 0.1 s,
 #: 0.2 s, 0.4 s ... (at most RETRY_MAX_WAIT_SECONDS, with jitter) in between.

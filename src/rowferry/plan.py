@@ -25,6 +25,7 @@ from rowferry.dialects.lookup import dialect_for
 from rowferry.engine.sizing import ChunkSize
 from rowferry.errors import ConfigError
 from rowferry.migration import transform as transforming
+from rowferry.migration.follow import Changes
 from rowferry.migration.spec import Migration
 from rowferry.schema import resolve as schema
 from rowferry.schema.resolve import RelationPlan
@@ -59,6 +60,8 @@ class PlanReport:
     write_sql: str | None = None
     #: "on", "available: ..." (the migration qualifies) or "not available: <why>"
     pushdown: str = "off"
+    #: how the migration follows its source after the backlog, or "off"
+    follow: str = "off"
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,8 +129,27 @@ def _plan(
         _explain_chunk(src, source_plan, after, chunk_size, report)
         report.write_sql = _write_sql(src, dst, source_plan, target_plan, migration)
     report.warnings[:0] = schema.missing_indexes(src, source_plan)
+    report.follow = _follow(migration)
+    if isinstance(migration.follow, Changes):
+        report.warnings += schema.missing_change_index(src, source_plan, migration.follow.column)
     src.rollback()
     return report
+
+
+def _follow(migration: Migration) -> str:
+    how = migration.follow
+    if how is None:
+        return "off"
+    if isinstance(how, Changes):
+        return (
+            f"changes in {migration.source}.{how.column} ({how.clock}), read up to "
+            f"{how.lag:g} s behind the database's clock after the backlog; the target's "
+            f"on_conflict={migration.target.on_conflict!r} says what a changed row does"
+        )
+    return (
+        f"a sweep for qualifying rows the target lacks, {how.keys:,} keys per step, "
+        "after the backlog"
+    )
 
 
 def _committed_cursor(dst: sa.Connection, name: str) -> cursor.Key | None:

@@ -6,14 +6,16 @@ the invocation's remaining time minus the safety margin: a chunk predicted not t
 it is not started, so the function ends by itself before Lambda's timeout. The result is a JSON
 object::
 
-    {"status": "done" | "more" | "failed", "migration": ..., "reason": ..., "rows": ...,
-     "rows_written": ..., "rows_quarantined": ..., "chunks": ..., "retries": ...,
+    {"status": "done" | "caught_up" | "more" | "failed", "migration": ..., "reason": ...,
+     "rows": ..., "rows_written": ..., "rows_quarantined": ..., "chunks": ..., "retries": ...,
      "rows_done": ..., "rows_total": ..., "cursor": [...], "seconds": ...,
      "budget_seconds": ..., "next_chunk_seconds": ..., "invocation_seconds": ...,
      "error": {"type", "message"}?,
      "schedule": "disabled" | "already disabled" | "error: ..."?}
 
 ``more`` means "invoke me again" (the budget ran out, or another run holds the lease);
+``caught_up``: a migration that follows its source has captured every change up to its
+watermark, and its schedule goes on firing to capture the next ones;
 ``failed`` also covers an invocation whose budget is too short for any chunk (the function's
 timeout does not exceed the safety margin by :data:`~rowferry.defaults.LAMBDA_MIN_BUDGET_SECONDS`):
 answering ``more`` there would repeat forever without an alarm.
@@ -172,10 +174,10 @@ def _trip(
 
 
 def _from_run(outcome: RunResult, budget: float) -> dict[str, Any]:
-    if not outcome.done and not outcome.chunks:
+    if outcome.status == "stopped" and not outcome.chunks:
         return _no_chunk_fits(outcome, budget)
     return _summary(
-        "done" if outcome.done else "more",
+        "more" if outcome.status == "stopped" else outcome.status,
         outcome.migration,
         outcome.reason,
         rows=outcome.rows_read,

@@ -93,13 +93,35 @@ class ChunkWay(Protocol):
         ...
 
 
+class Checkpoint(Protocol):
+    """Records a chunk in its transaction and commits it (:func:`commit` by default)."""
+
+    def __call__(
+        self,
+        conn: sa.Connection,
+        current: state.MigrationState,
+        last_key: cursor.Key,
+        counts: tuple[int, int, int],
+        seconds_per_row: float | None,
+        lease_until: Any,
+        last: bool,
+    ) -> state.MigrationState: ...
+
+
 class Chunks:
     """The skeleton of every chunk, around one way (and the way to fall back to)."""
 
-    def __init__(self, way: ChunkWay, name: str, fallback: Chunks | None = None) -> None:
+    def __init__(
+        self,
+        way: ChunkWay,
+        name: str,
+        fallback: Chunks | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
         self.way = way
         self.name = name
         self.fallback = fallback
+        self.checkpoint: Checkpoint = checkpoint or commit
 
     @property
     def ceiling(self) -> int:
@@ -131,7 +153,7 @@ class Chunks:
         timer.record(time.monotonic() - started, piece.rows_read)
         last = piece.rows_read < limit  # a short chunk is the last one
         counts = (piece.rows_read, written.rows_written, written.rows_quarantined)
-        current = commit(
+        current = self.checkpoint(
             self.way.dst, current, piece.last_key, counts, timer.seconds_per_row, lease_until, last
         )
         outcome = Outcome(*counts, piece.last_key, last, piece.bytes_per_row)
@@ -147,8 +169,8 @@ def commit(
     lease_until: Any,
     last: bool,
 ) -> state.MigrationState:
-    """Checkpoint a chunk (rows read, written, quarantined) in its transaction, then COMMIT;
-    the ``last`` chunk also marks the migration done."""
+    """Checkpoint a chunk of the backlog (rows read, written, quarantined) in its transaction,
+    then COMMIT; the ``last`` chunk also marks the migration done."""
     rows_read, rows_written, rows_quarantined = counts
     current = state.checkpoint(
         conn,

@@ -13,7 +13,7 @@ connection) leave the chunk, to be retried.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +43,7 @@ class PythonWay:
         writer: Writer,
         is_transient: Callable[[Any], bool],
         prefetch: Prefetcher | None = None,
+        key_names: Sequence[str] | None = None,
     ) -> None:
         self.migration = migration
         self.src, self.dst = src, dst
@@ -50,7 +51,8 @@ class PythonWay:
         self.is_transient = is_transient
         #: reads the next chunk while this one is written
         self.prefetch = prefetch
-        self.key_names = [c.name for c in reader.plan.key]
+        #: the root's key (default: the reader's order, which may put a change column first)
+        self.key_names = list(key_names or (c.name for c in reader.plan.key))
         self._columns_checked = False
 
     @property

@@ -128,7 +128,7 @@ def run_command(
             "every chunk before it is kept: run again to continue"
         ) from None
     _print_result(result, as_json)
-    sys.exit(defaults.EXIT_DONE if result.done else defaults.EXIT_STOPPED)
+    sys.exit(defaults.EXIT_STOPPED if result.status == "stopped" else defaults.EXIT_DONE)
 
 
 def _with_pushdown(migration: Migration, pushdown: bool | None) -> Migration:
@@ -142,7 +142,11 @@ def _print_result(result: RunResult, as_json: bool) -> None:
         click.echo(json.dumps(result.__dict__ | {"done": result.done}, default=str))
         return
     total = "?" if result.rows_total is None else f"{result.rows_total:,}"
-    verdict = "done" if result.done else "stopped, run again to continue"
+    verdict = {
+        "done": "done",
+        "caught_up": "caught up, run again to capture later changes",
+        "stopped": "stopped, run again to continue",
+    }[result.status]
     extra = ""
     if result.rows_quarantined:
         extra += f", {result.rows_quarantined:,} quarantined (see 'rowferry quarantine')"

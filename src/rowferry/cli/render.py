@@ -79,6 +79,8 @@ def print_plan(report: PlanReport) -> None:
         f"{report.chunk_size:,}"
     )
     out.print(f"pushdown: {report.pushdown}", markup=False)
+    if report.follow != "off":
+        out.print(f"follow: {report.follow}", markup=False)
     out.print("\n[bold]One chunk sends:[/]")
     for number, query in enumerate(report.queries, 1):
         out.print(f"\n{number}. {query.title}", style="bold")

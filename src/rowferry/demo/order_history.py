@@ -5,7 +5,7 @@ This file is also the example of a migration file: ``rowferry run`` loads files 
 
 from __future__ import annotations
 
-from rowferry import BelongsTo, HasMany, Migration, Snapshot, Target
+from rowferry import BelongsTo, Changes, HasMany, Migration, Snapshot, Target
 
 FINAL_STATUSES = ["uncollected", "cancelled", "dispensed"]
 
@@ -48,4 +48,19 @@ pushdown_migration = Migration(
     transform=Snapshot(document="snapshot", columns={"order_id": "id", "status": "status"}),
     target=Target("order_snapshots", unique_key=["order_id"]),
     pushdown=True,
+)
+
+#: The history of a live pharmacy: after the backlog, each trip captures the orders that reached
+#: a final status since the last one, whatever their key, and replaces the snapshot of an order
+#: that moved to another final status
+#: (``rowferry run order_history.py --name order-history-live``).
+live_migration = Migration(
+    name="order-history-live",
+    source="orders",
+    where="status IN :statuses",
+    params={"statuses": FINAL_STATUSES},
+    relations=RELATIONS,
+    transform=snapshot,
+    target=Target("order_snapshots", unique_key=["order_id"], on_conflict="update"),
+    follow=Changes("updated_at", lag=5),
 )

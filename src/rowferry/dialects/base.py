@@ -8,6 +8,7 @@ write a batch of rows under a conflict policy, or explain a query.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -163,6 +164,20 @@ class Dialect:
     def is_transient(self, exc: sa.exc.DBAPIError) -> bool:
         """Whether retrying the failed transaction may succeed (deadlock, lost connection ...)."""
         return bool(exc.connection_invalidated)
+
+    #: ``SELECT`` of the database's clock in UTC, and in the session's local time
+    utc_clock_sql: ClassVar[str] = "SELECT CURRENT_TIMESTAMP AT TIME ZONE 'UTC'"
+    local_clock_sql: ClassVar[str] = "SELECT LOCALTIMESTAMP"
+
+    def now(self, conn: sa.Connection, clock: str) -> dt.datetime:
+        """The database's clock, in UTC or in the session's ``local`` time, without a zone."""
+        sql = self.utc_clock_sql if clock == "utc" else self.local_clock_sql
+        value = conn.exec_driver_sql(sql).scalar()
+        if isinstance(value, str):  # SQLite's clock is text
+            value = dt.datetime.fromisoformat(value)
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"the database's clock gave {value!r}, not a date and time")
+        return value.replace(tzinfo=None)
 
     def read_as_stored(self, table: sa.Table, key: Sequence[str]) -> None:
         """Give a source table's columns the types that read values as the database holds

@@ -71,6 +71,8 @@ class MySQLDialect(Dialect):
     name = "mysql"
     time_is_duration = True  # -838:59:59 to 838:59:59
     max_params = 60_000
+    utc_clock_sql = "SELECT UTC_TIMESTAMP(6)"
+    local_clock_sql = "SELECT NOW(6)"
     unheld_floats = (float("inf"), float("-inf"))  # and no NaN
 
     def sql_documents(self) -> SqlDocuments:

@@ -42,6 +42,7 @@ class PostgreSQLDialect(Dialect):
     name = "postgresql"
     max_params = 30_000
     time_zones = True
+    utc_clock_sql = "SELECT now() AT TIME ZONE 'UTC'"
     _scan = re.compile(r"Seq Scan on (\"[^\"]+\"|\S+)")
     #: serialization failure, deadlock, lock timeout, admin/crash shutdown, connection exceptions
     transient_states: ClassVar[tuple[str, ...]] = (

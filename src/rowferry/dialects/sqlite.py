@@ -27,6 +27,8 @@ class SQLiteDialect(Dialect):
     decimals_as_text = True
     exact_decimals = False
     prefetches = False
+    utc_clock_sql = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    local_clock_sql = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now', 'localtime')"
 
     def sql_documents(self) -> SqlDocuments:
         from rowferry.dialects.sql_documents import SQLiteDocuments

@@ -41,10 +41,11 @@ class ChunkDone:
 
 @dataclass(frozen=True)
 class RunResult:
-    """How a trip ended. ``status`` is ``done`` or ``stopped`` (run again to continue)."""
+    """How a trip ended. ``status`` is ``done``, ``stopped`` (run again to continue) or, for a
+    migration that follows its source, ``caught_up`` (run again to capture later changes)."""
 
     migration: str
-    status: Literal["done", "stopped"]
+    status: Literal["done", "stopped", "caught_up"]
     reason: str
     chunks: int
     rows_read: int

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 import tenacity
 
 from rowferry import cursor, defaults
-from rowferry.chunks.contract import Outcome
+from rowferry.chunks.contract import Chunks, Outcome
 from rowferry.dialects.connect import describe
-from rowferry.engine import gc_tuning
+from rowferry.engine import follow, gc_tuning
 from rowferry.engine.assembly import Parts
 from rowferry.engine.budget import Budget
 from rowferry.engine.results import ChunkDone, RunResult
@@ -32,6 +32,7 @@ from rowferry.errors import (
     MigrationFailed,
     TransientError,
 )
+from rowferry.migration.follow import Changes
 from rowferry.migration.spec import Migration
 from rowferry.state import identity
 from rowferry.state import store as state
@@ -61,6 +62,7 @@ class Trip:
         self.budget = budget
         self.owner = state.make_owner()
         self.after: cursor.Key | None = None
+        self.resume_from: Callable[[state.MigrationState], cursor.Key | None] = _backlog_cursor
         self.deadline_wall: dt.datetime | None = None
         self._broken = False
 
@@ -106,6 +108,7 @@ class Trip:
             self.owner,
             self._lease_until(),
             describe(self.src.engine.url),
+            follows=self.migration.follow is not None,
         )
 
     def _loop(
@@ -116,10 +119,72 @@ class Trip:
     ) -> RunResult:
         if self.current.rows_total is None:  # saved with the first checkpoint
             self.current = replace(self.current, rows_total=self._count())
-        ceiling = self.chunks.ceiling
-        sizer = ChunkSizer.for_trip(self.chunk_size, self.current.seconds_per_row, ceiling)
+        position = self._follow_position()
+        if position is None or position.phase == "backlog":
+            stopped = self._walk(self.chunks, _backlog_cursor, conditions, progress, on_chunk)
+            if stopped is not None:
+                return stopped
+            if position is None:
+                if self.current.status != "done":  # the last chunk had no rows to say so
+                    state.end_trip(self.dst, self.current, "done")
+                return self._result("done", "all rows migrated", progress)
+        return self._follow(conditions, progress, on_chunk)
+
+    def _follow_position(self) -> follow.Position | None:
+        """A followed migration's position, saved first if its state row has none yet."""
+        how = self.migration.follow
+        if how is None:
+            return None
+        position = follow.Position.from_json(self.current.follow_json)
+        if position is None:
+            position = follow.start(how, self.current, self.src, self.parts.source_dialect)
+            self.current = state.save_follow(self.dst, self.current, position.to_json())
+        return position
+
+    def _follow(
+        self,
+        conditions: list[StopCondition],
+        progress: Progress,
+        on_chunk: Callable[[ChunkDone], None] | None,
+    ) -> RunResult:
+        """After the backlog: capture what qualified since, up to the watermark."""
+        position = follow.Position.from_json(self.current.follow_json)
+        assert position is not None and self.parts.follow_chunks is not None
+        if position.phase == "backlog":  # the backlog's last chunk had no rows to say so
+            position = position.following()
+            self.current = state.save_follow(self.dst, self.current, position.to_json())
+        how = self.migration.follow
+        mark = None
+        if isinstance(how, Changes):
+            mark = follow.watermark(how, self.src, self.parts.source_dialect)
+        chunks = self.parts.follow_chunks(position, mark)
+        stopped = self._walk(chunks, _follow_cursor, conditions, progress, on_chunk)
+        if stopped is not None:
+            return stopped
+        if self.current.status != "caught_up":  # the last chunk had no rows to say so
+            position = follow.Position.from_json(self.current.follow_json)
+            assert position is not None
+            if position.phase == "sweep" and position.after is not None:
+                ended = replace(position, after=None, rounds=position.rounds + 1)
+                self.current = state.save_follow(self.dst, self.current, ended.to_json())
+            state.end_trip(self.dst, self.current, "caught_up")
+        upto = "the end of its keys" if mark is None else f"{mark.isoformat(sep=' ')}"
+        return self._result("caught_up", f"caught up with the source to {upto}", progress)
+
+    def _walk(
+        self,
+        chunks: Chunks,
+        resume_from: Callable[[state.MigrationState], cursor.Key | None],
+        conditions: list[StopCondition],
+        progress: Progress,
+        on_chunk: Callable[[ChunkDone], None] | None,
+    ) -> RunResult | None:
+        """Process ``chunks`` from where the state row says (``resume_from``) until the last
+        one (None) or a stop (the trip's result, its lease released)."""
+        self.resume_from = resume_from
+        self.after = resume_from(self.current)
+        sizer = ChunkSizer.for_trip(self.chunk_size, self.current.seconds_per_row, chunks.ceiling)
         timer = ChunkTimer(sizer.size, self.current.seconds_per_row)
-        self.after = cursor.decode(self.current.cursor_json)
         collections = gc_tuning.AfterChunks()
         while True:
             limit = self._next_limit(sizer)
@@ -132,16 +197,16 @@ class Trip:
                 state.end_trip(self.dst, self.current, "stopped")
                 return self._result("stopped", reason, progress)
             t0 = time.monotonic()
-            outcome = self._retrying(progress)(self._attempt_chunk, timer, limit, sizer.size)
+            outcome = self._retrying(progress)(
+                self._attempt_chunk, chunks, timer, limit, sizer.size
+            )
             collections.collect()
             seconds = time.monotonic() - t0
             if outcome.rows_read:
                 self._record(outcome, seconds, progress, on_chunk)
             sizer.record(outcome.rows_read, seconds, outcome.bytes_per_row)
-            if outcome.last:  # a short chunk (the processor may have cut the limit it got)
-                if self.current.status != "done":  # its checkpoint did not say so: no rows
-                    state.end_trip(self.dst, self.current, "done")
-                return self._result("done", "all rows migrated", progress)
+            if outcome.last:  # a short chunk (the way may have cut the limit it got)
+                return None
 
     def _throttled(self, progress: Progress) -> str | None:
         """Wait while a health gate is over its limit; why the trip stops, if it must."""
@@ -246,11 +311,13 @@ class Trip:
             return limit  # when not one row fits, the deadline stops the trip
         return fits
 
-    def _attempt_chunk(self, timer: ChunkTimer, limit: int, next_limit: int) -> Outcome:
+    def _attempt_chunk(
+        self, chunks: Chunks, timer: ChunkTimer, limit: int, next_limit: int
+    ) -> Outcome:
         if self._broken:
             self._recover()
         try:
-            outcome, self.current = self.chunks.process(
+            outcome, self.current = chunks.process(
                 self.current, self.after, limit, timer, self._lease_until(), next_limit
             )
         except sa.exc.DBAPIError as exc:
@@ -282,7 +349,7 @@ class Trip:
                 "was reconnecting; nothing more is written by this run"
             )
         self.current = fresh
-        self.after = cursor.decode(fresh.cursor_json)
+        self.after = self.resume_from(fresh)
 
     def _count(self) -> int:
         stmt = sa.select(sa.func.count()).select_from(self.source.table)
@@ -301,7 +368,7 @@ class Trip:
         return state.utcnow() + grace + ttl
 
     def _result(
-        self, status: Literal["done", "stopped"], reason: str, progress: Progress
+        self, status: Literal["done", "stopped", "caught_up"], reason: str, progress: Progress
     ) -> RunResult:
         log.info(
             "%s: trip %s (%s): %d chunks, %d rows, %d quarantined, %d retries",
@@ -345,3 +412,12 @@ class Trip:
 
     def _as_error(self, exc: BaseException) -> BaseException:
         return self.errors.as_error(exc, f"migration {self.migration.name!r}")
+
+
+def _backlog_cursor(current: state.MigrationState) -> cursor.Key | None:
+    return cursor.decode(current.cursor_json)
+
+
+def _follow_cursor(current: state.MigrationState) -> cursor.Key | None:
+    position = follow.Position.from_json(current.follow_json)
+    return None if position is None else position.after

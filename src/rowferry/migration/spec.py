@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeAlias
 
 from rowferry.errors import ConfigError
 from rowferry.migration import filters
+from rowferry.migration.follow import Changes, Follow, Sweep
 
 Row: TypeAlias = dict[str, Any]
 Related: TypeAlias = dict[str, Any]
@@ -174,6 +175,9 @@ class Migration:
     per chunk, no row leaves the server): it needs no transform, or a declarative one
     (:class:`rowferry.Copy`, :class:`rowferry.Snapshot`), and source and target in the same
     database. ``rowferry plan`` says whether a migration qualifies.
+    ``follow``: after the backlog, capture rows that qualify late (:class:`rowferry.Changes`
+    or :class:`rowferry.Sweep`, see :mod:`rowferry.migration.follow`); the migration is then
+    ``caught up`` instead of ``done``.
     """
 
     name: str
@@ -185,6 +189,7 @@ class Migration:
     relations: dict[str, Relation]
     transform: Transform | None
     pushdown: bool
+    follow: Follow | None
 
     def __init__(
         self,
@@ -197,6 +202,7 @@ class Migration:
         relations: Mapping[str, Relation] = _NOTHING,
         transform: Transform | None = None,
         pushdown: bool = False,
+        follow: Follow | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigError(
@@ -214,6 +220,7 @@ class Migration:
             relations=_relations(relations),
             transform=transform,
             pushdown=pushdown,
+            follow=follow,
         )
         if self.transform is not None and not callable(self.transform):
             raise ConfigError(f"migration {self.name!r}: transform must be a function")
@@ -224,6 +231,24 @@ class Migration:
         self._check_params()
         if self.where:
             filters.check(self.name, self.where)
+        self._check_follow()
+
+    def _check_follow(self) -> None:
+        if self.follow is None:
+            return
+        if not isinstance(self.follow, Changes | Sweep):
+            raise ConfigError(f"migration {self.name!r}: follow must be Changes(...) or Sweep()")
+        if self.pushdown:
+            raise ConfigError(
+                f"migration {self.name!r}: follow runs on the Python path; remove pushdown=True"
+            )
+        if isinstance(self.follow, Changes) and self.target.on_conflict == "error":
+            raise ConfigError(
+                f"migration {self.name!r} follows changes, so it meets rows it already wrote: "
+                "say what happens to them with Target(on_conflict='skip') (keep the first "
+                "snapshot), 'update' (replace it with the latest) or 'skip' with the change "
+                "column in unique_key (append a version per change)"
+            )
 
     def _check_params(self) -> None:
         wanted = set(_PARAM.findall(self.where or ""))

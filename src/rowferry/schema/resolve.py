@@ -368,6 +368,19 @@ def missing_indexes(conn: sa.Connection, plan: SourcePlan) -> list[str]:
     return warnings
 
 
+def missing_change_index(conn: sa.Connection, plan: SourcePlan, column: str) -> list[str]:
+    """A followed migration's change column that leads no index: each trip would scan the
+    whole source table to find what changed."""
+    prefixes = _Reflector(conn).indexed_prefixes(plan.table)
+    if any(p and p[0] == column for p in prefixes):
+        return []
+    table = plan.table.name
+    return [
+        f"follow: no index starts with {table}.{column}; every trip will scan all of "
+        f"{table!r} to find what changed. Add: CREATE INDEX ON {table} ({column})"
+    ]
+
+
 def resolve_target(
     conn: sa.Connection,
     migration: Migration,

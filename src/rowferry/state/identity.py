@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from rowferry import cursor
 from rowferry.errors import CursorError
+from rowferry.migration.follow import Changes
 from rowferry.migration.spec import Migration
 from rowferry.schema.resolve import SourcePlan, TargetPlan
 
@@ -42,6 +43,9 @@ class Identity:
     where: str | None
     params: Mapping[str, Any]  # tagged JSON values
     target: str
+    #: how a followed migration reads its changes (the change column, or a sweep); None: it
+    #: does not follow, and its identity has no such part
+    follow: str | None = None
 
     @property
     def key_names(self) -> tuple[str, ...]:
@@ -70,13 +74,16 @@ class Identity:
         ]
 
     def _parts(self) -> dict[str, Any]:
-        return {
+        parts = {
             "source": self.source,
             "key": [list(column) for column in self.key],
             "where": self.where,
             "params": dict(self.params),
             "target": self.target,
         }
+        if self.follow is not None:
+            parts["follow"] = self.follow
+        return parts
 
 
 def of(
@@ -93,7 +100,17 @@ def of(
         where=" ".join(migration.where.split()) if migration.where else None,
         params=_bound_params(source.where),
         target=_table_name(target.table, target_dialect),
+        follow=_follow(migration),
     )
+
+
+def _follow(migration: Migration) -> str | None:
+    """The part of a followed migration's identity its position depends on: the change column
+    and its clock (the lag may change), or a sweep."""
+    how = migration.follow
+    if how is None:
+        return None
+    return f"changes in {how.column} ({how.clock})" if isinstance(how, Changes) else "sweep"
 
 
 def _table_name(table: sa.Table, dialect: sa.Dialect) -> str:

@@ -37,7 +37,7 @@ from rowferry.state.tables import metadata
 from rowferry.state.tables import state_table as state_table
 from rowferry.state.tables import utcnow as utcnow
 
-Status = Literal["new", "running", "stopped", "done", "failed"]
+Status = Literal["new", "running", "stopped", "done", "caught_up", "failed"]
 
 _t = state_table
 
@@ -91,14 +91,16 @@ class MigrationState:
 
     @property
     def rows_left(self) -> int | None:
-        if self.status == "done":
+        if self.status in ("done", "caught_up"):
             return 0
         return None if self.rows_total is None else max(self.rows_total - self.rows_read, 0)
 
     @property
     def display_status(self) -> str:
         """``running``, ``interrupted`` (lease expired or owner gone), ``stopped`` (by the
-        time budget, a chunk limit or a signal: run it again), ``done``, ``failed`` or ``new``."""
+        time budget, a chunk limit or a signal: run it again), ``done``, ``caught_up`` (a
+        followed migration that has captured every change up to its watermark: run it again
+        to capture what changed since), ``failed`` or ``new``."""
         if self.status == "running":
             live = self.lease_until is not None and self.lease_until > utcnow()
             return "running" if live and owner_alive(self.owner) else "interrupted"
@@ -186,15 +188,18 @@ def begin_trip(
     owner: str,
     lease_until: dt.datetime,
     source: str,
+    *,
+    follows: bool = False,
 ) -> MigrationState:
     """Take the lease for a new trip and return the state it starts from (commits); create
     rowferry's tables first if they are missing or lack a column (:func:`ensure_table`).
 
     A migration whose ``identity`` differs from its row's is refused with a
     :class:`MigrationChanged` before any write. A migration that is done is returned as it is,
-    without a lease. Statements, in the usual cases: a migration seen before, its row read and
-    locked (with the tables' probe in the same statement), then one compare-and-set; a new
-    one, the same read, then one INSERT of its row already leased.
+    without a lease, unless it ``follows`` its source (it was done before it was told to).
+    Statements, in the usual cases: a migration seen before, its row read and locked (with
+    the tables' probe in the same statement), then one compare-and-set; a new one, the same
+    read, then one INSERT of its row already leased.
     """
     recorded = identity.to_json()
     try:
@@ -207,7 +212,7 @@ def begin_trip(
             current = read(conn, name, lock=True)  # another run created it at this moment
             assert current is not None
         _check_startable(current, identity, owner)
-        if current.status == "done":
+        if current.status == "done" and not follows:
             return _adopt_when_done(conn, current, recorded)
         now = utcnow()
         values: dict[str, Any] = dict(
@@ -374,12 +379,14 @@ def checkpoint(
     lease_until: dt.datetime,
     *,
     last: bool = False,
+    follow_json: str | None = None,
 ) -> MigrationState:
     """Record a chunk in the caller's open transaction; the caller commits it with the writes.
 
     The ``last`` chunk also ends the trip as :func:`end_trip` would (status ``done``, lease
-    released), in the same statement. Every checkpoint sets the same columns, the last one
-    too, so that its statement is compiled once.
+    released), in the same statement. ``follow_json``: a followed migration's position, saved
+    with the chunk (its backlog's last chunk starts following instead of ending). Every
+    checkpoint sets the same columns, the last one too, so that its statement is compiled once.
     """
     now = utcnow()
     values: dict[str, Any] = dict(
@@ -396,10 +403,50 @@ def checkpoint(
         updated_at=now,
         error=current.error,
         finished_at=current.finished_at,
+        follow_json=current.follow_json if follow_json is None else follow_json,
     )
     if last:
         values.update(_ended("done", None, now))
     _cas(conn, current, values)
+    return replace(current, **values)
+
+
+def checkpoint_follow(
+    conn: sa.Connection,
+    current: MigrationState,
+    follow_json: str,
+    lease_until: dt.datetime,
+    *,
+    caught_up: bool,
+) -> MigrationState:
+    """Record a chunk of a followed migration's changes (its position) in the caller's open
+    transaction; ``caught_up``: the chunk reached the watermark, and the trip ends."""
+    now = utcnow()
+    values: dict[str, Any] = dict(
+        follow_json=follow_json,
+        chunks=current.chunks + 1,
+        lease_until=lease_until,
+        status=current.status,
+        owner=current.owner,
+        updated_at=now,
+        error=current.error,
+        finished_at=current.finished_at,
+    )
+    if caught_up:
+        values.update(_ended("caught_up", None, now))
+    _cas(conn, current, values)
+    return replace(current, **values)
+
+
+def save_follow(conn: sa.Connection, current: MigrationState, follow_json: str) -> MigrationState:
+    """Save a followed migration's position on its own (its own transaction)."""
+    values: dict[str, Any] = dict(follow_json=follow_json, updated_at=utcnow())
+    try:
+        _cas(conn, current, values)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
     return replace(current, **values)
 
 
@@ -434,7 +481,7 @@ def _ended(status: Status, error: str | None, now: dt.datetime) -> dict[str, Any
     values: dict[str, Any] = dict(
         status=status, owner=None, lease_until=None, updated_at=now, error=error
     )
-    if status == "done":
+    if status in ("done", "caught_up"):
         values["finished_at"] = now
     return values
 
