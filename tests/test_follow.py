@@ -197,3 +197,35 @@ def test_plan_says_how_it_follows_and_warns_of_a_change_column_without_an_index(
     bare = plan(_migration(Changes("seen_at"), KEEP), shop)
     assert [w for w in bare.warnings if "no index starts with f_orders.seen_at" in w]
     assert plan(_migration(None, Target("f_snapshots", "order_id")), shop).follow == "off"
+
+
+def test_a_chunk_of_changes_from_a_run_that_lost_its_lease_commits_nothing(
+    engine: sa.Engine,
+) -> None:
+    """The changes' checkpoint is the same compare-and-set as the backlog's: a run whose lease
+    another run took (a new token) cannot move the position or end the migration."""
+    from rowferry.engine import follow
+    from rowferry.errors import CheckpointConflict
+    from rowferry.state import store
+    from rowferry.state.identity import Identity
+
+    who = Identity("f_orders", (("id", "INTEGER"),), None, {}, "f_snapshots", "changes")
+    until = store.utcnow() + dt.timedelta(seconds=60)
+    with engine.connect() as conn:
+        first = store.begin_trip(conn, "fenced", who, "run-a", until, "db")
+        position = follow.Position("changes", since=store.utcnow())
+        first = store.save_follow(conn, first, position.to_json())
+        expired = dt.datetime(2000, 1, 1)
+        conn.execute(sa.text("UPDATE rowferry_state SET lease_until = :t"), {"t": expired})
+        conn.commit()
+        second = store.begin_trip(conn, "fenced", who, "run-b", until, "db")
+        assert second.token == first.token + 1
+        with pytest.raises(CheckpointConflict):
+            follow.changes_checkpoint(
+                conn, first, (store.utcnow(), 7), (1, 1, 0), None, until, True
+            )
+        conn.rollback()
+        now = store.read(conn, "fenced")
+        conn.rollback()
+    assert now is not None and now.status == "running" and now.owner == "run-b"
+    assert follow.Position.from_json(now.follow_json) == position
