@@ -229,3 +229,19 @@ def test_a_chunk_of_changes_from_a_run_that_lost_its_lease_commits_nothing(
         conn.rollback()
     assert now is not None and now.status == "running" and now.owner == "run-b"
     assert follow.Position.from_json(now.follow_json) == position
+
+
+def test_a_sweep_into_another_database_asks_the_target_for_each_range(
+    shop: sa.Engine, make_db: Any
+) -> None:
+    target = sa.create_engine(make_db("sqlite"))
+    try:
+        snapshots.to_metadata(sa.MetaData()).create(target)
+        migration = _migration(Sweep(keys=10), Target("f_snapshots", "order_id", "skip"))
+        assert rowferry.run(migration, shop, target, chunk_size=7).status == "caught_up"
+        _change(shop, 4, "dispensed")
+        _change(shop, 97, "cancelled", new=True)
+        assert rowferry.run(migration, shop, target, chunk_size=7).status == "caught_up"
+        assert dict(_rows(target, "f_snapshots")) == _final_orders(shop)
+    finally:
+        target.dispose()
