@@ -245,3 +245,21 @@ def test_a_sweep_into_another_database_asks_the_target_for_each_range(
         assert dict(_rows(target, "f_snapshots")) == _final_orders(shop)
     finally:
         target.dispose()
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite"])
+def test_the_command_line_says_caught_up_exits_0_and_status_shows_it(db_url: str) -> None:
+    from click.testing import CliRunner
+
+    from harness import reference
+    from rowferry.cli.main import main
+    from rowferry.demo import order_history
+
+    reference.build(db_url, orders=60)
+    run = ["run", order_history.__file__, "--name", "order-history-live", "--source", db_url]
+    first = CliRunner().invoke(main, [*run, "-q"])
+    assert first.exit_code == 0, first.output
+    assert "order-history-live: caught up, run again to capture later changes" in first.output
+    status = CliRunner().invoke(main, ["status", "--target", db_url])
+    assert "caught_up" in status.output
+    assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
