@@ -35,6 +35,10 @@ CHUNK_SAFETY_FACTOR = 1.5
 LEASE_GRACE_SECONDS = 10.0
 #: Without a time budget the lease is renewed at every checkpoint for this long.
 LEASE_TTL_SECONDS = 120.0
+#: ... and, while such a trip waits between chunks (for its health gates, or pausing), extended
+#: again once this long has passed since it was last set: a quarter of its length, so that a
+#: slow or failed extension or two still leave the lease alive.
+LEASE_RENEW_SECONDS = 30.0
 
 #: ``rowferry verify`` re-runs the transform on this many root rows by default ...
 VERIFY_SAMPLE = 1000
@@ -58,6 +62,11 @@ EXIT_CONFIG = 2
 EXIT_STOPPED = 3
 EXIT_ALREADY_RUNNING = 4
 EXIT_MISMATCH = 5
+#: ... a migration paused from outside (``rowferry pause``): its trips do nothing until it is
+#: resumed, so a loop that runs trips again on 3 must not run them on this one ...
+EXIT_PAUSED = 6
+#: ... and one cancelled (``rowferry cancel``): no trip runs it again until it is reset.
+EXIT_CANCELLED = 7
 
 #: A trip that quarantines more root rows than this stops with an error: that many bad rows
 #: usually mean a bug in the transform or a target column that is too small, not bad data.
@@ -76,6 +85,11 @@ QUARANTINE_ROW_CHARS = 256 * 1024
 #: Without a time budget, a trip waits at most this long for its throttle's gates to clear
 #: before it stops (status 3, run again): well inside the lease it renews at each checkpoint.
 THROTTLE_WAIT_SECONDS = 60.0
+#: ``--max-replica-lag`` (each ``--replica``'s ``ReplicaLag`` gate): pt-archiver's ``--max-lag``
+#: is 1 s by default (gh-ost's ``--max-lag-millis`` 1,500 ms), so its users expect a replica 2 s
+#: behind to hold the copy. MySQL and MariaDB report the lag in whole seconds, so a smaller
+#: limit would be 0: a replica that applies a write in the same second it was made.
+MAX_REPLICA_LAG_SECONDS = 1.0
 
 #: A followed migration reads changes up to this many seconds behind the database's clock: a
 #: row whose change column was set by a transaction still open is not passed over unless that

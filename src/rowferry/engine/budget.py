@@ -19,7 +19,9 @@ class Budget:
     deadline: this + 110 s after each checkpoint), after which another run may take over;
     ``throttle``: health gates read before each chunk (:mod:`rowferry.engine.throttle`): while one
     is over its limit the trip waits, and it stops (``throttled: ...``) when the wait would leave
-    no time for the chunk, or after :data:`defaults.THROTTLE_WAIT_SECONDS` without a deadline.
+    no time for the chunk, or after :data:`defaults.THROTTLE_WAIT_SECONDS` without a deadline;
+    and the pauses after each chunk (its duty cycle, its fixed pause), which the budget's time
+    must fit as a chunk must (:mod:`rowferry.engine.pacing`).
     """
 
     seconds: float | None = None

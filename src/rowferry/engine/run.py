@@ -38,13 +38,17 @@ def run(
     ``chunk_size``: root rows per chunk, or ``"auto"`` (sized from measured chunks to about
     half a second each; see :mod:`rowferry.engine.sizing`).
 
-    Returns when the migration is done or a stop condition (the budget, ``stop_when``) says
-    stop. Raises :class:`RowferryError` subclasses on failure, after recording the error in the
-    state row when that was possible.
+    Returns when the migration is done, a stop condition (the budget, ``stop_when``) says
+    stop, or the migration is paused or cancelled from outside (:mod:`rowferry.state.control`).
+    Raises :class:`RowferryError` subclasses on failure, after recording the error in the
+    state row when that was possible; a throttle's gate that cannot be read is refused before
+    anything is written.
     """
     sizing.check(chunk_size)
     started = time.monotonic()
     budget = budget or Budget()
     with gc_tuning.fewer_collections(), connect_both(source, target) as (src, dst):
+        if budget.throttle is not None:
+            budget.throttle.probe()
         trip = Trip(migration, src, dst, assemble(migration, src, dst), chunk_size, budget)
         return trip.execute([*budget.conditions(), *stop_when], started, on_chunk)

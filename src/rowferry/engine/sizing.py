@@ -1,7 +1,9 @@
 """Chunk size: fixed, or ``"auto"``: sized from measured chunks to a target duration.
 
 With ``"auto"`` (the default) the first chunk has :data:`~rowferry.defaults.CHUNK_SIZE` root
-rows, or, when earlier trips stored a per-row rate, as many as fit the target duration. After
+rows, or, when earlier trips stored a per-row rate, as many as fit the target duration
+(:data:`~rowferry.defaults.TARGET_CHUNK_SECONDS`, or the migration's ``chunk_seconds`` setting,
+which :meth:`ChunkSizer.retarget` applies as soon as it changes). After
 each full chunk the size moves toward ``size * target / measured`` (at most halved or doubled
 at a time, between :data:`~rowferry.defaults.MIN_CHUNK_SIZE` and
 :data:`~rowferry.defaults.MAX_CHUNK_SIZE`, or :data:`~rowferry.defaults.MAX_PUSHDOWN_CHUNK_SIZE`
@@ -43,6 +45,8 @@ class ChunkSizer:
     bytes_per_row: float | None = None
     #: the largest size "auto" goes to
     ceiling: int = defaults.MAX_CHUNK_SIZE
+    #: the duration "auto" aims each chunk at
+    target_seconds: float = defaults.TARGET_CHUNK_SECONDS
 
     @classmethod
     def for_trip(
@@ -64,11 +68,22 @@ class ChunkSizer:
             self.bytes_per_row = bytes_per_row
         if not self.adaptive or rows < self.size or seconds <= 0:
             return  # a short chunk is the last one: nothing to learn for the next
-        ideal = self.size * defaults.TARGET_CHUNK_SECONDS / seconds
-        ideal = min(max(ideal, self.size / 2), self.size * 2)
+        ideal = self.size * self.target_seconds / seconds
+        self.size = self._fitted(min(max(ideal, self.size / 2), self.size * 2))
+
+    def retarget(self, seconds: float) -> None:
+        """Aim at chunks of ``seconds`` from now on; the size changes at once in proportion."""
+        if seconds == self.target_seconds:
+            return
+        if self.adaptive:
+            self.size = self._fitted(self.size * seconds / self.target_seconds)
+        self.target_seconds = seconds
+
+    def _fitted(self, ideal: float) -> int:
+        """``ideal`` within the memory estimate and the bounds."""
         if self.bytes_per_row:
             ideal = min(ideal, defaults.CHUNK_MEMORY_BYTES / (_COPIES * self.bytes_per_row))
-        self.size = _clamp(int(ideal), self.ceiling)
+        return _clamp(int(ideal), self.ceiling)
 
 
 def _clamp(size: int, ceiling: int) -> int:

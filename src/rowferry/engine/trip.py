@@ -20,13 +20,14 @@ import tenacity
 
 from rowferry import cursor, defaults
 from rowferry.chunks.contract import Chunks, Outcome
-from rowferry.dialects.connect import describe
+from rowferry.dialects.connect import describe, mask_secrets
 from rowferry.engine import follow, gc_tuning
 from rowferry.engine.assembly import Parts
 from rowferry.engine.budget import Budget
+from rowferry.engine.pacing import Pacing
 from rowferry.engine.results import ChunkDone, RunResult
 from rowferry.engine.sizing import ChunkSize, ChunkSizer
-from rowferry.engine.stops import ChunkTimer, Progress, StopCondition, first_reason
+from rowferry.engine.stops import ChunkTimer, Progress, StopCondition
 from rowferry.errors import (
     CheckpointConflict,
     MigrationFailed,
@@ -34,7 +35,7 @@ from rowferry.errors import (
 )
 from rowferry.migration.follow import Changes
 from rowferry.migration.spec import Migration
-from rowferry.state import identity
+from rowferry.state import control, identity
 from rowferry.state import store as state
 
 log = logging.getLogger("rowferry")
@@ -65,6 +66,9 @@ class Trip:
         self.resume_from: Callable[[state.MigrationState], cursor.Key | None] = _backlog_cursor
         self.deadline_wall: dt.datetime | None = None
         self._broken = False
+        self.pacing = Pacing(
+            migration.name, budget, self._read_control, self._end_read, self._keep_lease
+        )
 
     def execute(
         self,
@@ -88,6 +92,9 @@ class Trip:
         self.current = self._retrying(progress)(self._attempt_begin)
         if self.current.status == "done":
             return self._result("done", "already done", progress)
+        held = self.pacing.start(self.current)
+        if held is not None:  # paused or cancelled: no lease was taken
+            return self._result(held.status, held.reason, progress)
         try:
             return self._loop(conditions, progress, on_chunk)
         except BaseException as exc:
@@ -187,40 +194,30 @@ class Trip:
         timer = ChunkTimer(sizer.size, self.current.seconds_per_row)
         collections = gc_tuning.AfterChunks()
         while True:
+            sizer.retarget(self.pacing.chunk_seconds)
             limit = self._next_limit(sizer)
             if progress.chunks == 0:
                 limit = self._fit_first_chunk(limit, timer, progress)
             timer.chunk_size = limit
             progress.next_chunk_seconds = timer.predict()
-            reason = first_reason(conditions, progress) or self._throttled(progress)
-            if reason is not None:
+            stop = self.pacing.before_chunk(progress, conditions)
+            self.current = self.pacing.noted(self.current)
+            if stop is not None:
                 state.end_trip(self.dst, self.current, "stopped")
-                return self._result("stopped", reason, progress)
+                return self._result(stop.status, stop.reason, progress)
+            sizer.retarget(self.pacing.chunk_seconds)  # also for the chunk read ahead now
             t0 = time.monotonic()
             outcome = self._retrying(progress)(
                 self._attempt_chunk, chunks, timer, limit, sizer.size
             )
             collections.collect()
             seconds = time.monotonic() - t0
+            self.pacing.after_chunk(seconds)
             if outcome.rows_read:
                 self._record(outcome, seconds, progress, on_chunk)
             sizer.record(outcome.rows_read, seconds, outcome.bytes_per_row)
             if outcome.last:  # a short chunk (the way may have cut the limit it got)
                 return None
-
-    def _throttled(self, progress: Progress) -> str | None:
-        """Wait while a health gate is over its limit; why the trip stops, if it must."""
-        throttle = self.budget.throttle
-        if throttle is None:
-            return None
-        if self.budget.seconds is None:
-            deadline = time.monotonic() + defaults.THROTTLE_WAIT_SECONDS
-        else:
-            deadline = progress.started + self.budget.seconds - (progress.next_chunk_seconds or 0)
-        waited = throttle.wait(deadline)
-        if not waited.throttled:
-            return None
-        return f"throttled: {', '.join(map(str, waited.over))}"
 
     def _record(
         self,
@@ -360,6 +357,51 @@ class Trip:
             self.src.rollback()
         return total
 
+    def _read_control(self, progress: Progress) -> control.Control | None:
+        """What the migration is told from outside, read in the transaction the next chunk
+        goes on in; retried after a transient error as a chunk is."""
+        return self._retrying(progress)(self._attempt_read_control)
+
+    def _attempt_read_control(self) -> control.Control | None:
+        if self._broken:
+            self._recover()
+        try:
+            return control.read(self.dst, self.migration.name, end=False)
+        except sa.exc.DBAPIError as exc:
+            if not self.errors.is_transient(exc):
+                raise
+            self._broken = True
+            raise self._as_error(exc) from exc
+
+    def _end_read(self) -> None:
+        with suppress(Exception):
+            self.dst.rollback()
+
+    def _keep_lease(self) -> None:
+        """Extend the lease of a trip without a time budget while it waits between chunks,
+        once :data:`~rowferry.defaults.LEASE_RENEW_SECONDS` have passed since it was set (a
+        trip with a deadline holds it past the deadline); after a transient error, at the
+        next call."""
+        until = self.current.lease_until
+        if self.deadline_wall is not None or until is None:
+            return
+        set_at = until - dt.timedelta(seconds=defaults.LEASE_TTL_SECONDS)
+        if (state.utcnow() - set_at).total_seconds() < defaults.LEASE_RENEW_SECONDS:
+            return
+        try:
+            self.current = state.extend_lease(self.dst, self.current, self._lease_until())
+        except sa.exc.DBAPIError as exc:
+            self._after_transient(exc)
+
+    def _after_transient(self, exc: sa.exc.DBAPIError) -> None:
+        if not self.errors.is_transient(exc):
+            raise exc
+        error = mask_secrets(str(exc.orig))
+        log.warning("%s: transient error between chunks: %s", self.migration.name, error)
+        with suppress(Exception):
+            self.dst.rollback()
+        self._broken = True
+
     def _lease_until(self) -> dt.datetime:
         grace = dt.timedelta(seconds=self.budget.lease_grace)
         if self.deadline_wall is not None:
@@ -368,7 +410,10 @@ class Trip:
         return state.utcnow() + grace + ttl
 
     def _result(
-        self, status: Literal["done", "stopped", "caught_up"], reason: str, progress: Progress
+        self,
+        status: Literal["done", "stopped", "caught_up", "paused", "cancelled"],
+        reason: str,
+        progress: Progress,
     ) -> RunResult:
         log.info(
             "%s: trip %s (%s): %d chunks, %d rows, %d quarantined, %d retries",
@@ -395,6 +440,9 @@ class Trip:
             cursor=None if key is None else cursor.to_json(key),
             seconds=time.monotonic() - progress.started,
             next_chunk_seconds=progress.next_chunk_seconds if status == "stopped" else None,
+            gate_wait_seconds=self.pacing.gate_wait_seconds,
+            pause_seconds=self.pacing.pause_seconds,
+            gate_readings=self.pacing.readings,
         )
 
     def _fail(self, exc: BaseException) -> BaseException:

@@ -15,11 +15,16 @@ the transform, the relations and the source database's address are not part of i
 migration is run again with a fixed transform or another policy and resumes. A row without an
 identity (written by an older rowferry) takes the trip's identity unchecked; the lease's
 compare-and-set writes it on every trip, and a ``done`` row's only when it differs.
+
+The columns ``control`` and ``settings_json`` are written from outside the trips
+(:mod:`rowferry.state.control`) and read by them between chunks; no statement here writes
+them, so such a change neither moves the token nor is undone by a checkpoint.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
 import socket
@@ -88,6 +93,14 @@ class MigrationState:
     last_trip_at: dt.datetime | None
     finished_at: dt.datetime | None
     follow_json: str | None = None
+    #: ``paused`` or ``cancelled`` from outside, and the live settings as JSON
+    #: (:mod:`rowferry.state.control`)
+    control: str | None = None
+    settings_json: str | None = None
+    #: seconds its trips yielded to the database (gates and pauses), and the last gate
+    #: readings as JSON (:mod:`rowferry.engine.pacing`)
+    throttled_seconds: float | None = None
+    gates_json: str | None = None
 
     @property
     def rows_left(self) -> int | None:
@@ -100,15 +113,37 @@ class MigrationState:
         """``running``, ``interrupted`` (lease expired or owner gone), ``stopped`` (by the
         time budget, a chunk limit or a signal: run it again), ``done``, ``caught_up`` (a
         followed migration that has captured every change up to its watermark: run it again
-        to capture what changed since), ``failed`` or ``new``."""
+        to capture what changed since), ``failed`` or ``new``; ``paused`` or ``cancelled``
+        (from outside) unless it is done."""
+        if self.control is not None and self.status != "done":
+            return self.control
         if self.status == "running":
             live = self.lease_until is not None and self.lease_until > utcnow()
             return "running" if live and owner_alive(self.owner) else "interrupted"
         return self.status
 
+    @property
+    def rows_per_second(self) -> float | None:
+        """The rate of the chunks measured last: their work, not the pauses, the throttling or
+        the time between trips."""
+        return 1 / self.seconds_per_row if self.seconds_per_row else None
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """The time the rows left take at :attr:`rows_per_second` (None: not known, or
+        cancelled)."""
+        left = self.rows_left
+        if self.control == "cancelled" or left is None or self.seconds_per_row is None:
+            return None
+        return left * self.seconds_per_row
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["rows_left"] = self.rows_left
+        data["rows_per_second"] = self.rows_per_second
+        data["eta_seconds"] = self.eta_seconds
+        data["settings"] = json.loads(data.pop("settings_json") or "{}")
+        data["gates"] = json.loads(data.pop("gates_json") or "[]")
         return data
 
 
@@ -176,9 +211,41 @@ def read(conn: sa.Connection, name: str, *, lock: bool = False) -> MigrationStat
 
 
 def read_all(conn: sa.Connection) -> list[MigrationState]:
-    rows = conn.execute(sa.select(_t).order_by(_t.c.name)).mappings().all()
+    """Every migration's row, in a read of its own (see :func:`peek`)."""
+    return _read_rows(conn, sa.true())
+
+
+def peek(conn: sa.Connection, name: str) -> MigrationState | None:
+    """One migration's row, read outside a trip in a transaction of its own: a table written by
+    an older rowferry, which no trip has upgraded yet, reads with the defaults of the columns
+    it lacks."""
+    found = _read_rows(conn, _t.c.name == name)
+    return found[0] if found else None
+
+
+def _read_rows(conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[MigrationState]:
+    """The rows matching ``where``, with the table's columns as they are (then rolls back)."""
+    try:
+        rows = conn.execute(sa.select(_t).where(where).order_by(_t.c.name)).mappings().all()
+        missing: dict[str, Any] = {}
+    except sa.exc.DBAPIError:
+        conn.rollback()
+        present = {c["name"] for c in sa.inspect(conn).get_columns(_t.name)}
+        missing = {c.name: _value_when_missing(c) for c in _t.c if c.name not in present}
+        if not missing:
+            raise
+        stmt = sa.select(*(c for c in _t.c if c.name in present)).where(where)
+        rows = conn.execute(stmt.order_by(_t.c.name)).mappings().all()
     conn.rollback()
-    return [MigrationState(**row) for row in rows]
+    return [MigrationState(**(missing | dict(row))) for row in rows]
+
+
+def _value_when_missing(column: sa.Column[Any]) -> Any:
+    """What a column added since a table's layout holds in its rows: its server default."""
+    default = column.server_default
+    if isinstance(default, sa.DefaultClause) and isinstance(default.arg, str):
+        return column.type.python_type(default.arg)
+    return None
 
 
 def begin_trip(
@@ -212,6 +279,9 @@ def begin_trip(
             current = read(conn, name, lock=True)  # another run created it at this moment
             assert current is not None
         _check_startable(current, identity, owner)
+        if current.control is not None:  # paused or cancelled: the trip takes no lease
+            conn.rollback()
+            return current
         if current.status == "done" and not follows:
             return _adopt_when_done(conn, current, recorded)
         now = utcnow()
@@ -404,6 +474,8 @@ def checkpoint(
         error=current.error,
         finished_at=current.finished_at,
         follow_json=current.follow_json if follow_json is None else follow_json,
+        throttled_seconds=current.throttled_seconds,
+        gates_json=current.gates_json,
     )
     if last:
         values.update(_ended("done", None, now))
@@ -431,6 +503,8 @@ def checkpoint_follow(
         updated_at=now,
         error=current.error,
         finished_at=current.finished_at,
+        throttled_seconds=current.throttled_seconds,
+        gates_json=current.gates_json,
     )
     if caught_up:
         values.update(_ended("caught_up", None, now))
@@ -469,12 +543,29 @@ def end_trip(
     """Release the lease and record how the trip ended (its own transaction)."""
     values = _ended(status, error, utcnow())
     values["rows_total"] = current.rows_total
+    values["throttled_seconds"] = current.throttled_seconds
+    values["gates_json"] = current.gates_json
     try:
         _cas(conn, current, values)
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
+
+
+def extend_lease(
+    conn: sa.Connection, current: MigrationState, lease_until: dt.datetime
+) -> MigrationState:
+    """Move the trip's lease to end at ``lease_until`` (its own transaction): a
+    compare-and-set like a checkpoint's, so a run that was taken over learns it here."""
+    values: dict[str, Any] = dict(lease_until=lease_until)
+    try:
+        _cas(conn, current, values)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return replace(current, **values)
 
 
 def _ended(status: Status, error: str | None, now: dt.datetime) -> dict[str, Any]:

@@ -39,6 +39,12 @@ state_table = sa.Table(
     sa.Column("finished_at", sa.DateTime, nullable=True),
     # a followed migration's position in its source's changes (rowferry.engine.follow)
     sa.Column("follow_json", sa.Text, nullable=True),
+    # told from outside (rowferry.state.control): 'paused' or 'cancelled', and live settings
+    sa.Column("control", sa.String(20), nullable=True),
+    sa.Column("settings_json", sa.Text, nullable=True),
+    # yielding to the database (rowferry.engine.pacing): seconds in all, last gate readings
+    sa.Column("throttled_seconds", sa.Float, nullable=True),
+    sa.Column("gates_json", sa.Text, nullable=True),
 )
 
 QUARANTINE_TABLE = "rowferry_quarantine"
