@@ -404,3 +404,82 @@ def test_run_off_a_terminal_loads_only_what_it_needs(db_url: str) -> None:
         "rowferry.cli.simulate",
     }
     assert not loaded & other_commands
+
+
+def test_every_control_command_explains_itself_and_the_exit_statuses() -> None:
+    for command in (["pause"], ["resume"], ["cancel"], ["set"]):
+        result = invoke(*command, "--help")
+        assert result.exit_code == 0, result.output
+        assert "Exit statuses" in result.output and "6  paused" in result.output
+
+
+@SQLITE_ONLY
+def test_run_refuses_bad_throttle_options_before_writing_anything(db_url: str) -> None:
+    reference.build(db_url, orders=60)
+    cases = [
+        (["--max-load", "150%"], "must be above 0 and at most 100"),
+        (["--max-load", "half"], "'half' is not a percentage like 50%"),
+        (["--check", "SELECT 1"], "'SELECT 1' is not SQL<=LIMIT"),
+        (["--check", "SELECT 1<=many"], "is not a number: 'many'"),
+        (["--sleep", "-1"], "'-1' is not a duration"),
+        (["--max-threads-running", "0"], "0 is not in the range x>=1"),
+        (["--max-replica-lag", "2"], "--max-replica-lag needs a --replica URL to watch"),
+        (["--replica", "mysql+pymysql://u:hunter2@db:port/x"], "cannot parse"),
+        (["--max-history-length", "10"], "the history list length is InnoDB's"),
+        (["--check", "SELECT depth FROM no_such_queue<=1"], "no_such_queue"),
+    ]
+    for extra, words in cases:
+        result = invoke("run", MIGRATION_FILE, "--source", db_url, *extra)
+        assert result.exit_code == defaults.EXIT_CONFIG, (extra, result.output)
+        assert words in result.output and "hunter2" not in result.output, result.output
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        assert not sa.inspect(conn).has_table(state.STATE_TABLE)
+    engine.dispose()
+
+
+def test_pause_resume_set_and_cancel_from_the_command_line(db_url: str) -> None:
+    reference.build(db_url, orders=200)
+    name = "order-history"
+
+    def run(*args: str) -> Result:
+        return invoke("run", MIGRATION_FILE, "--source", db_url, "--chunk-size", "20", *args)
+
+    def tell(*args: str, input: str | None = None) -> Result:
+        return invoke(*args[:1], name, "--target", db_url, *args[1:], input=input)
+
+    assert run("--max-chunks", "1").exit_code == defaults.EXIT_STOPPED
+    assert "order-history: paused; a running trip stops" in tell("pause").output
+    held = run()
+    assert held.exit_code == defaults.EXIT_PAUSED, held.output
+    assert "order-history: paused (paused from outside: 'rowferry resume order-history'" in (
+        held.output
+    )
+    assert json.loads(invoke("status", "--target", db_url, "--json").output)[0]["state"] == (
+        "paused"
+    )
+    assert "resumed" in tell("resume").output and "not paused" in tell("resume").output
+    changed = tell("set", "--chunk-seconds", "0.2", "--max-load", "50%", "--sleep", "10ms")
+    assert changed.exit_code == 0, changed.output
+    assert "settings chunk_seconds=0.2, max_load=50, sleep=0.01" in changed.output
+    assert "settings chunk_seconds=0.2, max_load=50, sleep=0.01" in tell("set").output
+    result = json.loads(run("--max-chunks", "2", "--json").output)
+    assert result["status"] == "stopped" and result["pause_seconds"] >= 0.01
+    assert result["throttled_seconds"] == result["pause_seconds"] and result["gate_readings"] == []
+    lines = invoke("status", "--target", db_url).output.splitlines()
+    assert "rows/s" in lines[0] and "ETA" in lines[0]
+    assert f"{name} settings: chunk_seconds=0.2, max_load=50, sleep=0.01" in lines
+    assert any(line.startswith(f"{name} throttled ") for line in lines), lines
+    assert "settings none" in tell("set", "--clear").output
+    assert "nothing changed" in tell("cancel", input="n\n").output
+    assert "cancelled; a running trip stops" in tell("cancel", "--yes").output
+    ended = run()
+    assert ended.exit_code == defaults.EXIT_CANCELLED and f"{name}: cancelled (" in ended.output
+    refused = tell("resume")
+    assert refused.exit_code == defaults.EXIT_CONFIG and "is cancelled and cannot be" in (
+        refused.output
+    )
+    [row] = json.loads(invoke("status", "--target", db_url, "--json").output)
+    assert row["state"] == "cancelled" and row["eta_seconds"] is None
+    unknown = invoke("pause", "order-histroy", "--target", db_url)
+    assert unknown.exit_code == defaults.EXIT_CONFIG and "no migration named" in unknown.output

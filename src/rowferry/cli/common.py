@@ -36,10 +36,13 @@ Exit statuses:
      'rowferry status'); fix the cause and run again, it resumes
   {defaults.EXIT_CONFIG}  refused: bad arguments, migration file, URL or schema, an unknown
      migration, or one changed since its progress was saved; nothing was written
-  {defaults.EXIT_STOPPED}  stopped by the time budget, a chunk limit or a signal: run again
+  {defaults.EXIT_STOPPED}  stopped by the time budget, a chunk limit, a signal or the throttle: run
+     again
   {defaults.EXIT_ALREADY_RUNNING}  another run holds the migration's lease: try again later
   {defaults.EXIT_MISMATCH}  verify: the target does not match the source (missing, duplicate or
      extra keys, or rows that differ)
+  {defaults.EXIT_PAUSED}  paused ('rowferry pause'): no trip runs it until 'rowferry resume'
+  {defaults.EXIT_CANCELLED}  cancelled ('rowferry cancel'): no trip runs it until 'rowferry reset'
 """
 
 #: The ``status`` of a ``--json`` error object, by exit status.
@@ -128,10 +131,14 @@ def json_error(message: str, exit_status: int) -> str:
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
-    """``25s``, ``500ms``, ``2m``, ``1h`` or a plain number of seconds."""
+    """``25s``, ``500ms``, ``2m``, ``1h`` or a plain number of seconds (above 0, or at least 0
+    with ``zero``)."""
 
     name = "duration"
     _units: ClassVar[dict[str, float]] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
+
+    def __init__(self, zero: bool = False) -> None:
+        self.zero = zero
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -139,9 +146,45 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, int | float):
             return float(value)
         match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|)\s*", str(value))
-        if not match or float(match[1]) <= 0:
+        if not match or (float(match[1]) <= 0 and not self.zero):
             self.fail(f"{value!r} is not a duration like 25s, 500ms or 2m", param, ctx)
         return float(match[1]) * self._units[match[2]]
+
+
+class Percent(click.ParamType):  # type: ignore[type-arg]
+    """``50%`` or ``50``: a share of the wall time, above 0 and at most 100."""
+
+    name = "percent"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        from rowferry.engine.throttle import parse_percent
+
+        try:
+            return parse_percent(str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class CheckQuery(click.ParamType):  # type: ignore[type-arg]
+    """``SQL<=LIMIT``: a query that returns one number, and the most it may return."""
+
+    name = "SQL<=LIMIT"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, float]:
+        if isinstance(value, tuple):
+            return value
+        from rowferry.engine.throttle import parse_check
+
+        try:
+            return parse_check(str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 SOURCE = click.option(
@@ -232,3 +275,98 @@ PUSHDOWN = click.option(
 )
 NAME = click.option("--name", help="Which migration of the file, if it defines several.")
 AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def max_replica_lag_option(default: float | None) -> Callable[[F], F]:
+    return click.option(
+        "--max-replica-lag",
+        type=Duration(zero=True),
+        default=default,
+        show_default=default is not None,
+        metavar="SECONDS",
+        help="Wait before a chunk while a --replica is further behind than this.",
+    )
+
+
+MAX_THREADS_RUNNING = click.option(
+    "--max-threads-running",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Wait before a chunk while the source runs more statements than this (MySQL/MariaDB "
+    "Threads_running, PostgreSQL's active backends).",
+)
+MAX_HISTORY_LENGTH = click.option(
+    "--max-history-length",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Wait before a chunk while InnoDB's history list on the source (undo not yet purged) "
+    "is longer than this (MySQL/MariaDB).",
+)
+MAX_LOAD = click.option(
+    "--max-load",
+    type=Percent(),
+    metavar="PERCENT",
+    help="Work at most this share of the wall time: after a chunk of t seconds at 50%, a pause "
+    "of t.",
+)
+SLEEP = click.option(
+    "--sleep",
+    type=Duration(zero=True),
+    metavar="SECONDS",
+    help="Pause this long after each chunk.",
+)
+
+
+def throttle_options(func: F) -> F:
+    """The options of ``rowferry run`` that make its throttle, given to the command as one
+    ``throttle`` argument (a :class:`~rowferry.engine.throttle.ThrottleOptions`)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from rowferry.engine.throttle import ThrottleOptions
+
+        replicas = kwargs.pop("replicas")
+        ctx = click.get_current_context()
+        if not replicas and ctx.get_parameter_source("max_replica_lag") not in (
+            click.core.ParameterSource.DEFAULT,
+            None,
+        ):
+            raise click.UsageError("--max-replica-lag needs a --replica URL to watch")
+        kwargs["throttle"] = ThrottleOptions(
+            replicas=replicas,
+            max_replica_lag=kwargs.pop("max_replica_lag"),
+            max_threads_running=kwargs.pop("max_threads_running"),
+            max_history_length=kwargs.pop("max_history_length"),
+            checks=kwargs.pop("checks"),
+            max_load=kwargs.pop("max_load"),
+            sleep=kwargs.pop("sleep") or 0.0,
+        )
+        return func(*args, **kwargs)
+
+    options = [
+        click.option(
+            "--replica",
+            "replicas",
+            multiple=True,
+            metavar="URL",
+            help="A replica (MySQL/MariaDB) or standby (PostgreSQL) of the source to watch; "
+            "repeatable.",
+        ),
+        max_replica_lag_option(defaults.MAX_REPLICA_LAG_SECONDS),
+        MAX_THREADS_RUNNING,
+        MAX_HISTORY_LENGTH,
+        click.option(
+            "--check",
+            "checks",
+            type=CheckQuery(),
+            multiple=True,
+            help="Wait before a chunk while this query, run on the source, returns more than "
+            "LIMIT; repeatable.",
+        ),
+        MAX_LOAD,
+        SLEEP,
+    ]
+    decorated: Any = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated  # type: ignore[no-any-return]

@@ -35,7 +35,9 @@ from rowferry.cli.common import (
     plural,
     require_known,
     state_url,
+    throttle_options,
 )
+from rowferry.cli.control import cancel, pause, resume, set_command
 from rowferry.cli.lambda_commands import lambda_group
 from rowferry.cli.quarantine import quarantine_command
 from rowferry.cli.verify import verify as verify_command
@@ -43,7 +45,17 @@ from rowferry.cli.verify import verify as verify_command
 if TYPE_CHECKING:
     from rowferry.engine.run import ChunkDone, RunResult
     from rowferry.engine.sizing import ChunkSize
+    from rowferry.engine.throttle import Throttle, ThrottleOptions
     from rowferry.migration.spec import Migration
+
+#: the exit status of each way a trip ends
+_EXITS = {
+    "done": defaults.EXIT_DONE,
+    "caught_up": defaults.EXIT_DONE,
+    "stopped": defaults.EXIT_STOPPED,
+    "paused": defaults.EXIT_PAUSED,
+    "cancelled": defaults.EXIT_CANCELLED,
+}
 
 
 @click.group(cls=Commands, epilog=EXIT_STATUSES)
@@ -80,6 +92,7 @@ def main(verbose: int) -> None:
     show_default=True,
     help="Fail the run when it quarantines more rows than this.",
 )
+@throttle_options
 @NAME
 @AS_JSON
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -96,6 +109,7 @@ def run_command(
     name: str | None,
     as_json: bool,
     quiet: bool,
+    throttle: ThrottleOptions,
 ) -> None:
     """Run one trip of the migration in MIGRATION_FILE (a Python file defining a Migration).
 
@@ -103,13 +117,27 @@ def run_command(
     says which. Run it again (by hand, cron, a scheduler) until it exits with 0. A first
     Ctrl-C (or SIGTERM) stops it after the current chunk, a second one at once (the open
     chunk is rolled back); either way it exits with 3.
+
+    It yields to the database when told to: before each chunk it waits while a --replica lags
+    more than --max-replica-lag, while the source runs more than --max-threads-running
+    statements, its history list is longer than --max-history-length, or a --check query
+    returns more than its limit; it stops (exit status 3, "throttled: ...") when the wait
+    would leave no time for the chunk, or after 60 s without a --time-budget. After each
+    chunk it pauses to keep to --max-load and for --sleep, within the budget. 'rowferry set'
+    changes these limits while it runs; 'rowferry pause' and 'rowferry cancel' stop it
+    before its next chunk.
     """
     from rowferry.engine.run import Budget, run
     from rowferry.engine.stops import SignalStop
     from rowferry.migration.file import load
 
     migration = _with_pushdown(load(migration_file, name), pushdown)
-    budget = Budget(seconds=time_budget, max_chunks=max_chunks, max_bad_rows=max_bad_rows)
+    budget = Budget(
+        seconds=time_budget,
+        max_chunks=max_chunks,
+        max_bad_rows=max_bad_rows,
+        throttle=_throttle(source, throttle),
+    )
     signals = SignalStop()
     try:
         with signals.installed(), _progress(quiet or as_json) as on_chunk:
@@ -128,7 +156,14 @@ def run_command(
             "every chunk before it is kept: run again to continue"
         ) from None
     _print_result(result, as_json)
-    sys.exit(defaults.EXIT_STOPPED if result.status == "stopped" else defaults.EXIT_DONE)
+    sys.exit(_EXITS[result.status])
+
+
+def _throttle(source: str, options: ThrottleOptions) -> Throttle | None:
+    """The throttle the options ask for (None: none)."""
+    from rowferry.dialects.connect import create_engine
+
+    return options.build(source, create_engine)
 
 
 def _with_pushdown(migration: Migration, pushdown: bool | None) -> Migration:
@@ -139,13 +174,15 @@ def _with_pushdown(migration: Migration, pushdown: bool | None) -> Migration:
 
 def _print_result(result: RunResult, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result.__dict__ | {"done": result.done}, default=str))
+        click.echo(json.dumps(result.as_dict(), default=str))
         return
     total = "?" if result.rows_total is None else f"{result.rows_total:,}"
     verdict = {
         "done": "done",
         "caught_up": "caught up, run again to capture later changes",
         "stopped": "stopped, run again to continue",
+        "paused": "paused",
+        "cancelled": "cancelled",
     }[result.status]
     extra = ""
     if result.rows_quarantined:
@@ -158,6 +195,13 @@ def _print_result(result: RunResult, as_json: bool) -> None:
         f"{result.rows_written:,} written{extra} in {result.seconds:.2f} s. "
         f"In all: {result.rows_done:,} of {total} rows."
     )
+    if result.throttled_seconds or result.gate_readings:
+        readings = ", ".join(map(str, result.gate_readings)) or "none"
+        click.echo(
+            f"Throttled {result.throttled_seconds:.2f} s (waiting for gates "
+            f"{result.gate_wait_seconds:.2f} s, pausing {result.pause_seconds:.2f} s); "
+            f"last readings: {readings}."
+        )
 
 
 @contextmanager
@@ -187,8 +231,17 @@ def _progress(hidden: bool) -> Iterator[Callable[[ChunkDone], None] | None]:
 def status(target: str | None, source: str | None, as_json: bool) -> None:
     """Show every migration recorded in the target database and where it stands.
 
+    States: running, interrupted (its run is gone; run again), stopped (by a budget, a chunk
+    limit, a signal or the throttle; run again), done, caught_up (a migration that follows
+    its source; run again for later changes), failed, new, paused ('rowferry resume') and
+    cancelled ('rowferry reset'). Rows/s is the rate of the chunks measured
+    last and ETA the time the rows left take at that rate, not counting pauses, throttling
+    or the time between trips.
+
     On a terminal, a table; otherwise (a pipe, a file) plain columns separated by spaces,
-    counts aligned right, then one "NAME error: ..." line per failed migration.
+    counts aligned right. Then, per migration, a line with its error, one with the time it
+    was throttled and the last reading of each gate, and one with its settings ('rowferry
+    set'), for those that have them.
     """
     from rowferry.dialects.connect import connect, create_engine
     from rowferry.state import store as state
@@ -332,6 +385,10 @@ def demo(
         sys.exit(defaults.EXIT_FAILED)
 
 
+main.add_command(pause, name="pause")
+main.add_command(resume, name="resume")
+main.add_command(cancel, name="cancel")
+main.add_command(set_command, name="set")
 main.add_command(quarantine_command, name="quarantine")
 main.add_command(verify_command, name="verify")
 main.add_command(lambda_group, name="lambda")

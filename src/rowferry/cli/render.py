@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rowferry.cli.common import plural
-from rowferry.cli.plain import STATUS_HEADERS, STATUS_NUMBERS, status_rows
+from rowferry.cli.plain import STATUS_HEADERS, STATUS_NUMBERS, status_details, status_rows
 
 if TYPE_CHECKING:
     from rowferry.demo.runner import DemoReport
@@ -54,7 +54,8 @@ def rows_progress(description: str, unit: str = "", console: Console | None = No
 
 def print_status(migrations: list[MigrationState]) -> None:
     """The status table drawn for a terminal (counts aligned right), then each migration's
-    error; :func:`rowferry.cli.plain.status_lines` is the same as plain columns."""
+    details (error, throttling, settings); :func:`rowferry.cli.plain.status_lines` is the same
+    as plain columns."""
     table = Table(box=box.SIMPLE_HEAD)
     for number, header in enumerate(STATUS_HEADERS):
         table.add_column(header, justify="right" if number in STATUS_NUMBERS else "left")
@@ -62,9 +63,8 @@ def print_status(migrations: list[MigrationState]) -> None:
         table.add_row(*row)
     console = Console(highlight=False)
     console.print(table)
-    for m in migrations:
-        if m.error:
-            console.print(f"[bold]{escape(m.name)}[/] error: {escape(m.error)}")
+    for line in status_details(migrations):
+        console.print(line, markup=False)
 
 
 def print_plan(report: PlanReport) -> None:
