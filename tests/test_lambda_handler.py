@@ -24,6 +24,7 @@ from rowferry.aws import secrets
 from rowferry.aws.context import FakeContext
 from rowferry.aws.handler import handler
 from rowferry.demo import order_history
+from rowferry.state import control
 from rowferry.state import store as state
 
 MIGRATION = "rowferry.demo.order_history:migration"
@@ -40,6 +41,13 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "ROWFERRY_TARGET_SECRET",
         "ROWFERRY_DISABLE_SCHEDULE",
         "ROWFERRY_CHUNK_SIZE",
+        "ROWFERRY_REPLICAS",
+        "ROWFERRY_MAX_REPLICA_LAG",
+        "ROWFERRY_MAX_THREADS_RUNNING",
+        "ROWFERRY_MAX_HISTORY_LENGTH",
+        "ROWFERRY_CHECKS",
+        "ROWFERRY_MAX_LOAD",
+        "ROWFERRY_SLEEP",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ROWFERRY_MIGRATION", MIGRATION)
@@ -226,6 +234,13 @@ def test_logs_are_json_lines_with_embedded_metrics(
         ({"ROWFERRY_SAFETY_MARGIN": "-1"}, "ROWFERRY_SAFETY_MARGIN='-1' must be at least 0"),
         ({"ROWFERRY_DISABLE_SCHEDULE": "a,b,c"}, "must be 'name' or 'name,group'"),
         ({"ROWFERRY_TARGET": "oracle://db/x"}, "unsupported database 'oracle'"),
+        ({"ROWFERRY_REPLICAS": "oracle://db/x"}, "ROWFERRY_REPLICAS: unsupported database"),
+        ({"ROWFERRY_MAX_REPLICA_LAG": "2"}, "ROWFERRY_MAX_REPLICA_LAG needs ROWFERRY_REPLICAS"),
+        ({"ROWFERRY_MAX_THREADS_RUNNING": "0"}, "ROWFERRY_MAX_THREADS_RUNNING='0' must be at"),
+        ({"ROWFERRY_CHECKS": "SELECT 1"}, "ROWFERRY_CHECKS: 'SELECT 1' is not SQL<=LIMIT"),
+        ({"ROWFERRY_MAX_LOAD": "150%"}, "ROWFERRY_MAX_LOAD: '150%': the share of the time"),
+        ({"ROWFERRY_SLEEP": "soon"}, "ROWFERRY_SLEEP='soon' is not a number"),
+        ({"ROWFERRY_CHECKS": "SELECT depth FROM no_such_queue<=1"}, "no_such_queue"),
     ],
 )
 def test_bad_configuration_fails_clearly_without_writing(
@@ -458,3 +473,66 @@ def test_a_followed_migration_is_caught_up_and_keeps_its_schedule(
     assert again["status"] == "caught_up" and again["rows"] == 0
     assert schedule_now()["State"] == "ENABLED"
     assert reference.snapshots(url) == reference.expected_snapshots(url)
+
+
+# --- throttling and control from outside -----------------------------------------------------
+
+
+def test_throttle_settings_from_the_environment_show_in_the_result_and_the_metrics(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference.build(db_url, orders=100)
+    monkeypatch.setenv("ROWFERRY_SOURCE", db_url)
+    monkeypatch.setenv("ROWFERRY_CHUNK_SIZE", "20")
+    monkeypatch.setenv("ROWFERRY_MAX_LOAD", "50%")
+    monkeypatch.setenv("ROWFERRY_SLEEP", "0.01")
+    monkeypatch.setenv("ROWFERRY_CHECKS", "SELECT COUNT(*) FROM orders WHERE id < 0<=5")
+    capsys.readouterr()
+    result = invoke()
+    assert result["status"] == "done" and result["chunks"] > 1
+    assert result["pause_seconds"] >= 0.01 * (result["chunks"] - 1)
+    assert result["throttled_seconds"] == pytest.approx(
+        result["pause_seconds"] + result["gate_wait_seconds"], abs=0.002
+    )
+    assert result["gate_readings"] == [
+        {"gate": "check", "value": 0.0, "limit": 5.0, "over": False, "setting": ""}
+    ]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    (emf,) = [line for line in lines if "_aws" in line and "Rows" in line]
+    assert emf["PauseSeconds"] == [result["pause_seconds"]] and emf["GatesOver"] == [0.0]
+    assert emf["ThrottledSeconds"] == [result["throttled_seconds"]]
+
+
+@pytest.mark.parametrize("dialect_name", ["postgresql"])
+def test_a_gate_the_source_cannot_measure_fails_the_invocation_before_writing(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference.build(db_url, orders=20)
+    monkeypatch.setenv("ROWFERRY_SOURCE", db_url)
+    monkeypatch.setenv("ROWFERRY_MAX_HISTORY_LENGTH", "1000")
+    result = invoke()
+    assert result["status"] == "failed" and result["error"]["type"] == "ConfigError"
+    assert "the history list length is InnoDB's" in result["reason"]
+    assert not has_state_table(db_url)
+
+
+def test_a_paused_or_cancelled_migration_answers_at_once_and_keeps_its_schedule(
+    tmp_path: Any, aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
+    reference.build(url, orders=100)
+    make_schedule()
+    monkeypatch.setenv("ROWFERRY_SOURCE", url)
+    monkeypatch.setenv("ROWFERRY_DISABLE_SCHEDULE", "rowferry-every-minute")
+    rowferry.run(order_history.migration, url, chunk_size=10, budget=rowferry.Budget(max_chunks=1))
+    engine = sa.create_engine(url)
+    for action, status in (("pause", "paused"), ("cancel", "cancelled")):
+        with engine.connect() as conn:
+            control.hold(conn, order_history.migration.name, action)  # type: ignore[arg-type]
+        result = invoke()
+        assert result["status"] == status and result["rows_done"] == 10, result
+        assert result["chunks"] == 0 and "schedule" not in result
+        assert trips(url) == 1  # no trip: its state row read, nothing else
+        assert schedule_now()["State"] == "ENABLED"
+    engine.dispose()
+    assert "rowferry reset order-history" in result["reason"]

@@ -4,16 +4,21 @@ inside a deadline."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 import rowferry
 from rowferry import Budget, ConfigError, defaults
+from rowferry.cli.main import main
 from rowferry.engine.throttle import (
     Check,
     DutyCycle,
@@ -22,6 +27,7 @@ from rowferry.engine.throttle import (
     ThreadsRunning,
     Throttle,
 )
+from rowferry.state import control
 from tests.replicas import MariaDBPair, PostgresPair, mariadb_pair, postgres_pair
 
 #: long enough for a replica to apply a statement on a loaded machine
@@ -181,3 +187,142 @@ def test_a_trip_waits_for_a_lagging_replica_and_stops_as_throttled_when_it_canno
         mariadb.resume_applying()
     assert result.done and result.rows_written == 30 and _copied(mariadb) == 30
     assert throttle.waited >= 1.0
+
+
+COPY_JOB = (
+    "from rowferry import Migration\n"
+    "migration = Migration(name='copy', source='src', target='dst')\n"
+)
+
+
+def _rowferry(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_run_watches_a_replica_and_status_shows_the_time_and_the_reading(
+    mariadb: MariaDBPair, tmp_path: Path
+) -> None:
+    _copy_job(mariadb)
+    spec = tmp_path / "copy_job.py"
+    spec.write_text(COPY_JOB)
+    run = ["run", str(spec), "--source", mariadb.primary_url, "--replica", mariadb.replica_url]
+    throttle = Throttle([ReplicaLag(_engine(mariadb.replica_url), limit=1.0)])
+    _caught_up(throttle)
+    mariadb.stop_applying()
+    try:
+        held = _rowferry(*run, "--time-budget", "2s", "--json")
+    finally:
+        mariadb.resume_applying()
+    assert held.exit_code == defaults.EXIT_STOPPED, held.output
+    stopped = json.loads(held.output)
+    assert stopped["reason"] == "throttled: replica lag unknown (limit 1)"
+    unknown = {
+        "gate": "replica lag",
+        "value": None,
+        "limit": 1.0,
+        "over": True,
+        "setting": "max_replica_lag",
+    }
+    assert stopped["gate_readings"] == [unknown] and stopped["gate_wait_seconds"] > 0
+    [row] = json.loads(_rowferry("status", "--target", mariadb.primary_url, "--json").output)
+    assert row["gates"] == [unknown] and row["throttled_seconds"] > 0
+    text = _rowferry("status", "--target", mariadb.primary_url).output
+    assert "copy throttled " in text and "last gate readings: replica lag unknown (limit 1)" in text
+    _caught_up(throttle)
+    done = _rowferry(*run, "--max-replica-lag", "2", "--json")
+    assert done.exit_code == defaults.EXIT_DONE, done.output
+    [reading] = json.loads(done.output)["gate_readings"]
+    assert reading["value"] == 0.0 and reading["limit"] == 2.0 and _copied(mariadb) == 30
+
+
+def test_the_lambda_handler_watches_its_replicas(
+    mariadb: MariaDBPair,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rowferry.aws.context import FakeContext
+    from rowferry.aws.handler import handler
+
+    _copy_job(mariadb)
+    spec = tmp_path / "copy_job.py"
+    spec.write_text(COPY_JOB)
+    for name in ("ROWFERRY_TARGET", "ROWFERRY_SOURCE_SECRET", "ROWFERRY_TARGET_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROWFERRY_MIGRATION", str(spec))
+    monkeypatch.setenv("ROWFERRY_SOURCE", mariadb.primary_url)
+    monkeypatch.setenv("ROWFERRY_REPLICAS", mariadb.replica_url)
+    monkeypatch.setenv("ROWFERRY_SAFETY_MARGIN", "1")
+    throttle = Throttle([ReplicaLag(_engine(mariadb.replica_url), limit=1.0)])
+    _caught_up(throttle)
+    mariadb.stop_applying()
+    try:
+        held = handler({}, FakeContext.with_timeout(4.0))
+    finally:
+        mariadb.resume_applying()
+    assert held["status"] == "more" and held["reason"].startswith("throttled: replica lag")
+    assert held["gate_readings"][0]["over"] and held["gate_wait_seconds"] > 0
+    _caught_up(throttle)
+    capsys.readouterr()
+    done = handler({}, FakeContext.with_timeout(20.0))
+    assert done["status"] == "done" and done["gate_readings"][0]["value"] == 0.0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    (emf,) = [line for line in lines if "_aws" in line and "Rows" in line]
+    assert emf["ReplicaLag"] == [0.0] and emf["GatesOver"] == [0.0]
+
+
+@dataclass
+class _CountedLag(ReplicaLag):
+    """A replica lag gate that counts its readings."""
+
+    reads: int = 0
+
+    def read(self) -> float | None:
+        self.reads += 1
+        return super().read()
+
+
+def test_set_raises_a_lagging_standby_s_limit_and_the_waiting_trip_goes_on(
+    postgres: PostgresPair,
+) -> None:
+    """The standby stays behind; only the new limit lets the trip, waiting on it without a
+    time budget, go on."""
+    with postgres.connect(postgres.primary_port) as conn:
+        for sql in (
+            "DROP TABLE IF EXISTS src, dst, rowferry_state, rowferry_quarantine",
+            "CREATE TABLE src (id INT PRIMARY KEY, v TEXT)",
+            "CREATE TABLE dst (id INT PRIMARY KEY, v TEXT)",
+            "INSERT INTO src SELECT i, 'v' || i FROM generate_series(0, 29) AS i",
+        ):
+            conn.execute(sql)
+    migration = rowferry.Migration("copy", source="src", target="dst")
+    rowferry.run(migration, postgres.primary_url, chunk_size=10, budget=Budget(max_chunks=1))
+    gate = _CountedLag(_engine(postgres.standby_url), limit=0.5)
+    _caught_up(Throttle([gate]))
+    postgres.stop_applying()
+    primary = _engine(postgres.primary_url)
+
+    def raise_the_limit() -> None:
+        seen = gate.reads
+        while gate.reads < seen + 2:  # the trip is waiting on the gate
+            time.sleep(0.05)
+        with primary.connect() as conn:
+            control.change(conn, "copy", control.Settings(max_replica_lag=1000))
+
+    try:
+        with postgres.connect(postgres.primary_port) as conn:
+            conn.execute("INSERT INTO src VALUES (30, 'late')")
+        time.sleep(0.6)
+        assert Throttle([gate]).read()[0].over
+        changer = threading.Thread(target=raise_the_limit)
+        changer.start()
+        result = rowferry.run(
+            migration, postgres.primary_url, chunk_size=10, budget=Budget(throttle=Throttle([gate]))
+        )
+        changer.join()
+    finally:
+        postgres.resume_applying()
+    assert result.done and result.rows_done == 31
+    [reading] = result.gate_readings
+    assert reading.limit == 1000 and reading.value is not None and reading.value > 0.5
+    assert result.gate_wait_seconds > 0

@@ -13,17 +13,33 @@
 ``ROWFERRY_MAX_BAD_ROWS``  quarantined rows per invocation before it fails (default 100)
 ``ROWFERRY_DISABLE_SCHEDULE`` ``name[,group]``: disable this EventBridge Scheduler schedule
                            once the migration is done (opt-in; group defaults to ``default``)
+``ROWFERRY_REPLICAS``      replica or standby URLs, comma-separated: before each chunk, wait
+                           while one lags more than
+``ROWFERRY_MAX_REPLICA_LAG`` seconds (default 1)
+``ROWFERRY_MAX_THREADS_RUNNING`` wait while the source runs more statements than this
+``ROWFERRY_MAX_HISTORY_LENGTH`` wait while its InnoDB history list is longer than this
+``ROWFERRY_CHECKS``        ``SQL<=LIMIT`` queries on the source, separated by ``;``: wait while
+                           one returns more than its limit
+``ROWFERRY_MAX_LOAD``      the percentage of the wall time the trip works (``50%``: after a
+                           chunk of ``t`` s, a pause of ``t`` s)
+``ROWFERRY_SLEEP``         seconds of pause after each chunk
 ========================== ==================================================================
+
+``rowferry set`` changes the limits, the share of the time and the pause of a running
+migration; those it sets replace these.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rowferry import defaults
+from rowferry.dialects.connect import parse_url
 from rowferry.engine.sizing import ChunkSize
-from rowferry.errors import ConfigError
+from rowferry.engine.throttle import ThrottleOptions, parse_check, parse_percent
+from rowferry.errors import ConfigError, ConnectError
+from rowferry.state import control
 
 #: Seconds kept free before Lambda's timeout: the trip's last state update, closing the
 #: connections, flushing logs and metrics, and a chunk slower than predicted.
@@ -55,6 +71,7 @@ class LambdaConfig:
     chunk_size: ChunkSize = "auto"
     max_bad_rows: int = defaults.MAX_BAD_ROWS
     disable_schedule: ScheduleRef | None = None
+    throttle: ThrottleOptions = field(default_factory=ThrottleOptions)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LambdaConfig:
@@ -69,6 +86,7 @@ class LambdaConfig:
         chunk = _chunk_size(env, problems)
         bad = _number(env, "ROWFERRY_MAX_BAD_ROWS", defaults.MAX_BAD_ROWS, 0, problems)
         schedule = _schedule(env.get("ROWFERRY_DISABLE_SCHEDULE", ""), problems)
+        throttle = _throttle(env, problems)
         if problems:
             raise ConfigError("invalid Lambda configuration: " + "; ".join(problems))
         return cls(
@@ -79,6 +97,7 @@ class LambdaConfig:
             chunk_size=chunk,
             max_bad_rows=int(bad),
             disable_schedule=schedule,
+            throttle=throttle,
         )
 
 
@@ -124,3 +143,57 @@ def _schedule(text: str, problems: list[str]) -> ScheduleRef | None:
         problems.append(f"ROWFERRY_DISABLE_SCHEDULE={text!r} must be 'name' or 'name,group'")
         return None
     return ScheduleRef(*parts)
+
+
+def _throttle(env: Mapping[str, str], problems: list[str]) -> ThrottleOptions:
+    replicas = tuple(u.strip() for u in env.get("ROWFERRY_REPLICAS", "").split(",") if u.strip())
+    for url in replicas:
+        try:
+            parse_url(url)
+        except ConnectError as exc:
+            problems.append(f"ROWFERRY_REPLICAS: {exc}")
+    lag = _limit(env, "ROWFERRY_MAX_REPLICA_LAG", "max_replica_lag", problems)
+    if lag is not None and not replicas:
+        problems.append("ROWFERRY_MAX_REPLICA_LAG needs ROWFERRY_REPLICAS")
+    checks: list[tuple[str, float]] = []
+    for text in env.get("ROWFERRY_CHECKS", "").split(";"):
+        try:
+            checks.extend([parse_check(text)] if text.strip() else [])
+        except ConfigError as exc:
+            problems.append(f"ROWFERRY_CHECKS: {exc}")
+    load = env.get("ROWFERRY_MAX_LOAD", "").strip()
+    try:
+        max_load = parse_percent(load) if load else None
+    except ConfigError as exc:
+        problems.append(f"ROWFERRY_MAX_LOAD: {exc}")
+        max_load = None
+    return ThrottleOptions(
+        replicas=replicas,
+        max_replica_lag=defaults.MAX_REPLICA_LAG_SECONDS if lag is None else lag,
+        max_threads_running=_limit(
+            env, "ROWFERRY_MAX_THREADS_RUNNING", "max_threads_running", problems
+        ),
+        max_history_length=_limit(
+            env, "ROWFERRY_MAX_HISTORY_LENGTH", "max_history_length", problems
+        ),
+        checks=tuple(checks),
+        max_load=max_load,
+        sleep=_limit(env, "ROWFERRY_SLEEP", "sleep", problems) or 0.0,
+    )
+
+
+def _limit(env: Mapping[str, str], name: str, setting: str, problems: list[str]) -> float | None:
+    """A number checked as the setting of that name is (:func:`rowferry.state.control.check`)."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        problems.append(f"{name}={text!r} is not a number")
+        return None
+    why = control.check(setting, value)
+    if why:
+        problems.append(f"{name}={text!r} {why}")
+        return None
+    return value

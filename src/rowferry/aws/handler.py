@@ -6,19 +6,24 @@ the invocation's remaining time minus the safety margin: a chunk predicted not t
 it is not started, so the function ends by itself before Lambda's timeout. The result is a JSON
 object::
 
-    {"status": "done" | "caught_up" | "more" | "failed", "migration": ..., "reason": ...,
-     "rows": ..., "rows_written": ..., "rows_quarantined": ..., "chunks": ..., "retries": ...,
-     "rows_done": ..., "rows_total": ..., "cursor": [...], "seconds": ...,
-     "budget_seconds": ..., "next_chunk_seconds": ..., "invocation_seconds": ...,
+    {"status": "done" | "caught_up" | "more" | "paused" | "cancelled" | "failed",
+     "migration": ..., "reason": ..., "rows": ..., "rows_written": ..., "rows_quarantined": ...,
+     "chunks": ..., "retries": ..., "rows_done": ..., "rows_total": ..., "cursor": [...],
+     "seconds": ..., "budget_seconds": ..., "next_chunk_seconds": ..., "gate_wait_seconds": ...,
+     "pause_seconds": ..., "throttled_seconds": ..., "gate_readings": [{"gate", "value",
+     "limit", "over", "setting"}, ...], "invocation_seconds": ...,
      "error": {"type", "message"}?,
      "schedule": "disabled" | "already disabled" | "error: ..."?}
 
-``more`` means "invoke me again" (the budget ran out, or another run holds the lease);
-``caught_up``: a migration that follows its source has captured every change up to its
-watermark, and its schedule goes on firing to capture the next ones;
-``failed`` also covers an invocation whose budget is too short for any chunk (the function's
-timeout does not exceed the safety margin by :data:`~rowferry.defaults.LAMBDA_MIN_BUDGET_SECONDS`):
-answering ``more`` there would repeat forever without an alarm.
+``more`` means "invoke me again" (the budget ran out, the throttle held the trip, or another
+run holds the lease); ``caught_up``: a migration that follows its source has captured every
+change up to its watermark, and its schedule goes on firing to capture the next ones;
+``paused`` and ``cancelled``: the migration was told so from outside (``rowferry pause``,
+``rowferry cancel``), and the invocation returns at once without a trip (its schedule stays
+enabled: only ``done`` disables it); ``failed`` also covers an invocation whose budget is too
+short for any chunk (the function's timeout does not exceed the safety margin by
+:data:`~rowferry.defaults.LAMBDA_MIN_BUDGET_SECONDS`): answering ``more`` there would repeat
+forever without an alarm.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -78,10 +84,13 @@ def _invoke(config: LambdaConfig, context: LambdaContext) -> dict[str, Any]:
     source_url = _with_connect_timeout(secrets.resolve(config.source))
     target_url = _with_connect_timeout(secrets.resolve(config.target)) if config.target else None
     source, target = _engines.get(source_url, target_url)
-    result = _already_done(migration.name, target or source)
+    result = _settled(migration.name, target or source)
     if result is None:
         budget = context.get_remaining_time_in_millis() / 1000 - config.safety_margin
-        result = _trip(config, migration, source, target, budget)
+        throttle = config.throttle.build(
+            source_url, lambda url: source if url == source_url else _engine(url)
+        )
+        result = _trip(config, migration, source, target, Budget(budget, throttle=throttle))
     if result["status"] == "done" and config.disable_schedule is not None:
         result["schedule"] = _disable_schedule(config.disable_schedule)
     return result
@@ -98,6 +107,11 @@ def _require_budget(remaining: float, margin: float) -> None:
         f"(to more than {margin + MIN_BUDGET_SECONDS:g} s plus its start-up) or lower the "
         "safety margin"
     )
+
+
+def _engine(url: str) -> sa.Engine:
+    """An engine for a database the trip only reads a gate from (a replica)."""
+    return create_engine(_with_connect_timeout(url))
 
 
 def _with_connect_timeout(url: str) -> str:
@@ -133,17 +147,22 @@ class _WarmEngines:
 _engines = _WarmEngines()
 
 
-def _already_done(name: str, target: sa.Engine) -> dict[str, Any] | None:
-    """The result of a done migration, read from its state row alone; None otherwise."""
+def _settled(name: str, target: sa.Engine) -> dict[str, Any] | None:
+    """The result of a migration that is done, paused or cancelled, read from its state row
+    alone; None otherwise (a trip runs)."""
     with connect(target) as conn:
-        found = state.read(conn, name) if state.table_exists(conn) else None
-        conn.rollback()
-    if found is None or found.status != "done":
+        found = state.peek(conn, name) if state.table_exists(conn) else None
+    if found is None or found.display_status not in ("done", "paused", "cancelled"):
         return None
+    reasons = {
+        "done": "already done",
+        "paused": f"paused from outside: 'rowferry resume {name}' lets it continue",
+        "cancelled": f"cancelled from outside: 'rowferry reset {name}' starts it over",
+    }
     return _summary(
-        "done",
+        found.display_status,
         name,
-        "already done",
+        reasons[found.display_status],
         rows_done=found.rows_read,
         rows_total=found.rows_total,
         cursor=json.loads(found.cursor_json) if found.cursor_json else None,
@@ -155,16 +174,16 @@ def _trip(
     migration: Migration,
     source: sa.Engine,
     target: sa.Engine | None,
-    budget: float,
+    limits: Budget,
 ) -> dict[str, Any]:
-    name = migration.name
+    name, budget = migration.name, limits.seconds or 0.0
     logger.info("starting a trip with a budget of %.2f s", budget)
     try:
         outcome = run(
             migration,
             source,
             target,
-            budget=Budget(seconds=budget, max_bad_rows=config.max_bad_rows),
+            budget=replace(limits, max_bad_rows=config.max_bad_rows),
             chunk_size=config.chunk_size,
         )
     except AlreadyRunning as exc:
@@ -174,7 +193,8 @@ def _trip(
 
 
 def _from_run(outcome: RunResult, budget: float) -> dict[str, Any]:
-    if outcome.status == "stopped" and not outcome.chunks:
+    throttled = outcome.reason.startswith("throttled:")
+    if outcome.status == "stopped" and not outcome.chunks and not throttled:
         return _no_chunk_fits(outcome, budget)
     return _summary(
         "more" if outcome.status == "stopped" else outcome.status,
@@ -191,6 +211,10 @@ def _from_run(outcome: RunResult, budget: float) -> dict[str, Any]:
         seconds=round(outcome.seconds, 3),
         budget_seconds=round(budget, 3),
         next_chunk_seconds=_rounded(outcome.next_chunk_seconds),
+        gate_wait_seconds=round(outcome.gate_wait_seconds, 3),
+        pause_seconds=round(outcome.pause_seconds, 3),
+        throttled_seconds=round(outcome.throttled_seconds, 3),
+        gate_readings=[r.as_dict() for r in outcome.gate_readings],
     )
 
 
@@ -238,6 +262,10 @@ def _summary(status: str, migration: str | None, reason: str, **fields: Any) -> 
         "seconds": 0.0,
         "budget_seconds": None,
         "next_chunk_seconds": None,
+        "gate_wait_seconds": 0.0,
+        "pause_seconds": 0.0,
+        "throttled_seconds": 0.0,
+        "gate_readings": [],
     }
     result.update(fields)
     return result

@@ -8,8 +8,11 @@ handler, and restored afterwards. Log level: ``POWERTOOLS_LOG_LEVEL`` (default `
 Per invocation one embedded-metrics document (namespace ``POWERTOOLS_METRICS_NAMESPACE``,
 default ``rowferry``; dimensions ``service`` and ``migration``) carries ``Rows``, ``RowsWritten``,
 ``RowsQuarantined``, ``Chunks``, ``Retries``, ``Duration`` (seconds), ``BudgetUsed`` (percent),
-``RowsLeft``, and ``Done`` / ``More`` / ``Failed`` (1 for the outcome of the invocation): alarm
-on ``Failed``.
+``RowsLeft``, ``Done`` / ``More`` / ``Paused`` / ``Cancelled`` / ``Failed`` (1 for the outcome
+of the invocation): alarm on ``Failed``; and the throttle's: ``ThrottledSeconds`` (waiting for
+gates and pausing), ``GateWaitSeconds``, ``PauseSeconds``, ``GatesOver`` (gates over their
+limit at their last reading) and the last reading of each kind of gate, the highest of
+several: ``ReplicaLag`` (seconds), ``ThreadsRunning``, ``HistoryListLength``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 SERVICE = "rowferry-lambda"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "rowferry"
 LIBRARY_LOGGER = "rowferry"
+#: the metric of each kind of gate, by the setting that changes its limit
+GATE_METRICS = {
+    "max_replica_lag": ("ReplicaLag", MetricUnit.Seconds),
+    "max_threads_running": ("ThreadsRunning", MetricUnit.Count),
+    "max_history_length": ("HistoryListLength", MetricUnit.Count),
+}
 
 
 class CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
@@ -70,6 +79,8 @@ def record(result: dict[str, Any]) -> None:
         "Retries": result.get("retries", 0),
         "Done": int(result["status"] == "done"),
         "More": int(result["status"] == "more"),
+        "Paused": int(result["status"] == "paused"),
+        "Cancelled": int(result["status"] == "cancelled"),
         "Failed": int(result["status"] == "failed"),
     }
     for name, value in counts.items():
@@ -84,3 +95,25 @@ def record(result: dict[str, Any]) -> None:
     if budget:
         used = 100.0 * float(result.get("seconds") or 0.0) / float(budget)
         metrics.add_metric(name="BudgetUsed", unit=MetricUnit.Percent, value=round(used, 1))
+    _record_throttle(result)
+
+
+def _record_throttle(result: dict[str, Any]) -> None:
+    for name, key in (
+        ("ThrottledSeconds", "throttled_seconds"),
+        ("GateWaitSeconds", "gate_wait_seconds"),
+        ("PauseSeconds", "pause_seconds"),
+    ):
+        seconds = float(result.get(key) or 0.0)
+        metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=seconds)
+    readings = result.get("gate_readings") or []
+    if not readings:
+        return
+    over = sum(1 for r in readings if r["over"])
+    metrics.add_metric(name="GatesOver", unit=MetricUnit.Count, value=over)
+    for setting, (name, unit) in GATE_METRICS.items():
+        values = [
+            r["value"] for r in readings if r["setting"] == setting and r["value"] is not None
+        ]
+        if values:
+            metrics.add_metric(name=name, unit=unit, value=max(values))

@@ -50,7 +50,7 @@ class Invocation:
     """How one invocation went. ``killed`` is ``"timeout"``, ``"on purpose"`` or None."""
 
     number: int
-    status: str  # done, more, failed, killed, crashed
+    status: str  # done, more, paused, cancelled, failed, killed, crashed
     seconds: float
     peak_rss_mb: float | None
     killed: str | None = None
@@ -134,7 +134,7 @@ def simulate(
         sim.invocations.append(inv)
         if on_invocation is not None:
             on_invocation(inv)
-        if inv.status in ("done", "failed"):
+        if inv.status in ("done", "paused", "cancelled", "failed"):
             break
         in_a_row = in_a_row + 1 if inv.result is None else 0
         time.sleep(max(0.0, started + interval - time.monotonic()))
