@@ -326,3 +326,15 @@ def test_set_raises_a_lagging_standby_s_limit_and_the_waiting_trip_goes_on(
     [reading] = result.gate_readings
     assert reading.limit == 1000 and reading.value is not None and reading.value > 0.5
     assert result.gate_wait_seconds > 0
+
+
+def test_a_replica_that_cannot_be_reached_holds_the_trip_and_is_refused_before_one() -> None:
+    """During a trip a replica that is down counts as over its limit (the trip waits); before
+    the trip, the probe says it cannot be reached."""
+    from rowferry import ConnectError
+
+    gone = ReplicaLag(_engine("mysql+pymysql://root@127.0.0.1:1/test"), limit=1.0)
+    assert gone.read() is None
+    assert Throttle([gone]).read()[0].over
+    with pytest.raises(ConnectError, match="cannot read the gate 'replica lag'"):
+        Throttle([gone]).probe()

@@ -92,6 +92,16 @@ class ReplicaLag:
     setting: ClassVar[str] = "max_replica_lag"
 
     def read(self) -> float | None:
+        """The lag; None (over any limit) while the replica cannot be reached: a replica that
+        is down or restarting is as far behind as can be, and the trip waits for it."""
+        try:
+            return self.measure()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+            return None
+
+    def measure(self) -> float | None:
+        """The lag, raising when the replica cannot be read (what :meth:`Throttle.probe`
+        reports before a trip)."""
         with self.engine.connect() as conn:
             return dialect_for(self.engine).replica_lag(conn)
 
@@ -252,8 +262,9 @@ def _reading(gate: Gate, value: float | None, limits: Mapping[str, float]) -> Re
 def _probed(gate: Gate) -> float | None:
     engine = getattr(gate, "engine", None)
     where = f"the gate {gate.name!r}" + (f" on {describe(engine.url)}" if engine else "")
+    measure: Callable[[], float | None] = getattr(gate, "measure", gate.read)
     try:
-        return gate.read()
+        return measure()
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         raise ConnectError(f"cannot read {where}: {mask_secrets(str(exc.orig))}") from exc
     except sa.exc.DBAPIError as exc:
