@@ -263,3 +263,36 @@ def test_the_command_line_says_caught_up_exits_0_and_status_shows_it(db_url: str
     status = CliRunner().invoke(main, ["status", "--target", db_url])
     assert "caught_up" in status.output
     assert reference.snapshots(db_url) == reference.expected_snapshots(db_url)
+
+
+def test_a_second_run_is_refused_while_one_follows(shop: sa.Engine) -> None:
+    """While a trip follows the changes (holding the lease), another run of the migration is
+    refused with AlreadyRunning and writes nothing; the first then catches up."""
+    import threading
+
+    from rowferry import AlreadyRunning
+
+    migration = _migration(Changes("updated_at", lag=0), REPLACE)
+    _trip(migration, shop)
+    for order_id in (6, 7, 8):
+        _change(shop, order_id, "dispensed")
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(progress: Any) -> None:  # before the first chunk of changes
+        inside.set()
+        release.wait(60)
+
+    results: list[rowferry.RunResult] = []
+    first = threading.Thread(
+        target=lambda: results.append(rowferry.run(migration, shop, chunk_size=2, stop_when=[hold]))
+    )
+    first.start()
+    try:
+        assert inside.wait(60)
+        with pytest.raises(AlreadyRunning):
+            rowferry.run(migration, shop, chunk_size=2)
+    finally:
+        release.set()
+        first.join(60)
+    assert results and results[0].status == "caught_up"
+    assert dict(_rows(shop, "f_snapshots")) == _final_orders(shop)
