@@ -31,7 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_STATUSES = f"""\b
 Exit statuses:
-  {defaults.EXIT_DONE}  done: every qualifying row is migrated
+  {defaults.EXIT_DONE}  done: every qualifying row is migrated (or, for a migration that
+     follows its source, caught up with its changes)
   {defaults.EXIT_FAILED}  failed: a statement or the transform failed (see the message and
      'rowferry status'); fix the cause and run again, it resumes
   {defaults.EXIT_CONFIG}  refused: bad arguments, migration file, URL or schema, an unknown
