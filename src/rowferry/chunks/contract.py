@@ -168,9 +168,12 @@ def commit(
     seconds_per_row: float | None,
     lease_until: Any,
     last: bool,
+    *,
+    follow_json: str | None = None,
 ) -> state.MigrationState:
     """Checkpoint a chunk of the backlog (rows read, written, quarantined) in its transaction,
-    then COMMIT; the ``last`` chunk also marks the migration done."""
+    then COMMIT; the ``last`` chunk also marks the migration done. ``follow_json``: a followed
+    migration's position, saved with the chunk."""
     rows_read, rows_written, rows_quarantined = counts
     current = state.checkpoint(
         conn,
@@ -182,7 +185,13 @@ def commit(
         seconds_per_row,
         lease_until,
         last=last,
+        follow_json=follow_json,
     )
+    return committed(conn, current)
+
+
+def committed(conn: sa.Connection, current: state.MigrationState) -> state.MigrationState:
+    """COMMIT a chunk whose checkpoint is recorded, between its two failpoints."""
     failpoints.reached("before_commit")
     conn.commit()
     failpoints.reached("after_commit")

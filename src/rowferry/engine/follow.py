@@ -25,7 +25,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from rowferry import cursor
-from rowferry.chunks import failpoints
+from rowferry.chunks import contract
 from rowferry.dialects.base import Dialect
 from rowferry.migration.follow import Changes, Follow
 from rowferry.state import store as state
@@ -132,22 +132,17 @@ def backlog_checkpoint(
     starts following (the position's phase moves on in the same commit) instead of ending."""
     position = Position.from_json(current.follow_json)
     assert position is not None, "a followed migration's position is saved before its chunks"
-    follow_json = None
-    if last:
-        follow_json = position.following().to_json()
-    rows_read, rows_written, rows_quarantined = counts
-    current = state.checkpoint(
+    follow_json = position.following().to_json() if last else None
+    return contract.commit(
         conn,
         current,
-        cursor.encode(last_key),
-        rows_read,
-        rows_written,
-        rows_quarantined,
+        last_key,
+        counts,
         seconds_per_row,
         lease_until,
+        last=False,
         follow_json=follow_json,
     )
-    return _commit(conn, current)
 
 
 def changes_checkpoint(
@@ -165,11 +160,4 @@ def changes_checkpoint(
     assert position is not None, "a followed migration's position is saved before its chunks"
     moved = position.advanced(last_key, counts, last)
     current = state.checkpoint_follow(conn, current, moved.to_json(), lease_until, caught_up=last)
-    return _commit(conn, current)
-
-
-def _commit(conn: sa.Connection, current: state.MigrationState) -> state.MigrationState:
-    failpoints.reached("before_commit")
-    conn.commit()
-    failpoints.reached("after_commit")
-    return current
+    return contract.committed(conn, current)

@@ -459,23 +459,15 @@ def checkpoint(
     checkpoint sets the same columns, the last one too, so that its statement is compiled once.
     """
     now = utcnow()
-    values: dict[str, Any] = dict(
+    values = _chunk_values(current, lease_until, now)
+    values.update(
         cursor_json=cursor_json,
         rows_read=current.rows_read + rows_read,
         rows_written=current.rows_written + rows_written,
         rows_quarantined=current.rows_quarantined + rows_quarantined,
-        chunks=current.chunks + 1,
         rows_total=current.rows_total,
         seconds_per_row=seconds_per_row,
-        lease_until=lease_until,
-        status=current.status,
-        owner=current.owner,
-        updated_at=now,
-        error=current.error,
-        finished_at=current.finished_at,
         follow_json=current.follow_json if follow_json is None else follow_json,
-        throttled_seconds=current.throttled_seconds,
-        gates_json=current.gates_json,
     )
     if last:
         values.update(_ended("done", None, now))
@@ -494,8 +486,20 @@ def checkpoint_follow(
     """Record a chunk of a followed migration's changes (its position) in the caller's open
     transaction; ``caught_up``: the chunk reached the watermark, and the trip ends."""
     now = utcnow()
-    values: dict[str, Any] = dict(
-        follow_json=follow_json,
+    values = _chunk_values(current, lease_until, now)
+    values["follow_json"] = follow_json
+    if caught_up:
+        values.update(_ended("caught_up", None, now))
+    _cas(conn, current, values)
+    return replace(current, **values)
+
+
+def _chunk_values(
+    current: MigrationState, lease_until: dt.datetime, now: dt.datetime
+) -> dict[str, Any]:
+    """What every chunk's checkpoint sets: one chunk more, the lease moved on, and the columns
+    its end may change, as they are (so that the last chunk's statement is the same one)."""
+    return dict(
         chunks=current.chunks + 1,
         lease_until=lease_until,
         status=current.status,
@@ -506,21 +510,12 @@ def checkpoint_follow(
         throttled_seconds=current.throttled_seconds,
         gates_json=current.gates_json,
     )
-    if caught_up:
-        values.update(_ended("caught_up", None, now))
-    _cas(conn, current, values)
-    return replace(current, **values)
 
 
 def save_follow(conn: sa.Connection, current: MigrationState, follow_json: str) -> MigrationState:
     """Save a followed migration's position on its own (its own transaction)."""
     values: dict[str, Any] = dict(follow_json=follow_json, updated_at=utcnow())
-    try:
-        _cas(conn, current, values)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+    _cas_committed(conn, current, values)
     return replace(current, **values)
 
 
@@ -545,12 +540,7 @@ def end_trip(
     values["rows_total"] = current.rows_total
     values["throttled_seconds"] = current.throttled_seconds
     values["gates_json"] = current.gates_json
-    try:
-        _cas(conn, current, values)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+    _cas_committed(conn, current, values)
 
 
 def extend_lease(
@@ -559,13 +549,18 @@ def extend_lease(
     """Move the trip's lease to end at ``lease_until`` (its own transaction): a
     compare-and-set like a checkpoint's, so a run that was taken over learns it here."""
     values: dict[str, Any] = dict(lease_until=lease_until)
+    _cas_committed(conn, current, values)
+    return replace(current, **values)
+
+
+def _cas_committed(conn: sa.Connection, current: MigrationState, values: dict[str, Any]) -> None:
+    """:func:`_cas` in its own transaction: committed, or rolled back when it fails."""
     try:
         _cas(conn, current, values)
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
-    return replace(current, **values)
 
 
 def _ended(status: Status, error: str | None, now: dt.datetime) -> dict[str, Any]:
